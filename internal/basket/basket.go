@@ -1,0 +1,87 @@
+// Package basket builds a basket from SKUs and decides how it is checked
+// out: a free basket bypasses payment.
+package basket
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"fulfill/internal/catalog"
+	"fulfill/internal/order"
+)
+
+// ErrUnavailable is returned when a SKU is unknown or cannot be bought.
+var ErrUnavailable = errors.New("product unavailable")
+
+// ErrNotFree is returned when a basket that needs payment is checked out
+// without a payment processor able to take it.
+var ErrNotFree = errors.New("basket is not free")
+
+// ErrInvalid is returned for a basket that breaks a rule (empty, mixed
+// currencies).
+var ErrInvalid = errors.New("invalid basket")
+
+// Line is one product in a basket.
+type Line struct {
+	Product  catalog.Product
+	Quantity int
+}
+
+// Basket is what a user is about to buy.
+type Basket struct {
+	ID       int64
+	Owner    order.User
+	Lines    []Line
+	Currency string
+	Total    int64 // minor units
+}
+
+// Free reports whether the basket costs nothing and so skips payment.
+func (b Basket) Free() bool { return b.Total == 0 }
+
+// UnavailableError names the SKUs that cannot be bought.
+type UnavailableError struct{ SKUs []string }
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("product unavailable: %s", strings.Join(e.SKUs, ", "))
+}
+
+// Unwrap makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// Build makes a basket of the given SKUs from the products found for them.
+// A SKU given twice is bought once (a seat cannot be bought twice in one
+// order). Unknown or expired SKUs fail with an *UnavailableError naming all
+// of them.
+func Build(owner order.User, skus []string, products map[string]catalog.Product, now time.Time) (Basket, error) {
+	b := Basket{Owner: owner}
+	if len(skus) == 0 {
+		return b, fmt.Errorf("%w: no products", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	var missing []string
+	for _, sku := range skus {
+		if seen[sku] {
+			continue
+		}
+		seen[sku] = true
+		p, ok := products[sku]
+		if !ok || p.Stock == nil || !p.Stock.Available(now) || p.ParentID == 0 && p.Class == catalog.ClassSeat {
+			missing = append(missing, sku)
+			continue
+		}
+		if b.Currency == "" {
+			b.Currency = p.Stock.Price.Currency
+		} else if b.Currency != p.Stock.Price.Currency {
+			return b, fmt.Errorf("%w: products in %s and %s cannot share a basket", ErrInvalid, b.Currency, p.Stock.Price.Currency)
+		}
+		b.Lines = append(b.Lines, Line{Product: p, Quantity: 1})
+		b.Total += p.Stock.Price.Minor
+	}
+	if len(missing) > 0 {
+		return b, &UnavailableError{SKUs: missing}
+	}
+	return b, nil
+}

@@ -1,0 +1,245 @@
+package fulfillment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"fulfill/internal/order"
+)
+
+// Claim is an order and the lines an actor holds the lease on.
+type Claim struct {
+	Order order.Order
+	Lines []order.Line
+}
+
+// LineChange is what one attempt (or skip) does to one leased line.
+type LineChange struct {
+	LineID         int64
+	From, To       order.LineStatus
+	Attempt        *order.Attempt // nil when no call was made
+	NextAttemptAt  *time.Time     // nil: nothing scheduled
+	NeedsAttention bool
+	Note           string // kept as an order note when not empty
+}
+
+// Outcome is the result of one fulfillment round of one order, for the
+// store to write in one transaction, under the lease held by Owner.
+type Outcome struct {
+	OrderID int64
+	Owner   string
+	Actor   string
+	Now     time.Time
+	Changes []LineChange
+}
+
+// Store is what fulfillment needs from storage.
+type Store interface {
+	// ClaimOrder leases, for owner until until, the lines of the order that
+	// are not Complete and not leased by a live holder. It returns the order
+	// with all its lines and the lines it leased. ErrNotFulfillable when the
+	// order is not Open or Fulfillment Error; order.ErrNotFound.
+	ClaimOrder(ctx context.Context, number, owner string, now, until time.Time) (Claim, error)
+	// ClaimDue leases lines whose next attempt is due, grouped by order.
+	ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int) ([]Claim, error)
+	// RecordOutcome applies the changes with compare-and-set on status and
+	// lease, releases the leases, rolls the order status up and returns the
+	// order as it now is.
+	RecordOutcome(ctx context.Context, out Outcome) (order.Order, error)
+	// GetOrder returns an order with its lines.
+	GetOrder(ctx context.Context, number string) (order.Order, error)
+}
+
+// Observer is told what fulfillment does, for metrics and alerts.
+type Observer interface {
+	Attempt(module, outcome string, d time.Duration)
+	NeedsAttention(o order.Order, reason string)
+}
+
+// Service runs fulfillment rounds: it calls modules with no lock held and
+// records what happened.
+type Service struct {
+	Store    Store
+	Registry *Registry
+	Policy   Policy
+	// Lease is how long a holder may work on a line before another actor
+	// may take it over; it must exceed the longest module call.
+	Lease time.Duration
+	// WaitForLease bounds how long a manual resubmission waits for another
+	// actor's lease on the same lines to end.
+	WaitForLease time.Duration
+	// BreakerDelay is when a line skipped by an open breaker is tried again.
+	BreakerDelay time.Duration
+	Observer     Observer
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Run fulfills the claimed lines and records the outcome. The caller holds
+// the lease as owner. The module calls are detached from ctx's cancellation
+// (a client that hangs up must not turn a delivery into a network error),
+// but not from its values.
+func (s *Service) Run(ctx context.Context, c Claim, owner, actor string) (order.Order, error) {
+	if len(c.Lines) == 0 {
+		return c.Order, nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	results := s.Registry.Fulfill(ctx, c.Order, c.Lines)
+	out := Outcome{OrderID: c.Order.ID, Owner: owner, Actor: actor, Now: s.now()}
+	for i, l := range c.Lines {
+		out.Changes = append(out.Changes, s.change(c.Order, l, results[i], actor, out.Now))
+	}
+	o, err := s.Store.RecordOutcome(ctx, out)
+	if err != nil {
+		return o, fmt.Errorf("record fulfillment of %s: %w", c.Order.Number, err)
+	}
+	for _, ch := range out.Changes {
+		if ch.NeedsAttention {
+			reason := "permanent failure"
+			if ch.Attempt != nil && ch.Attempt.Outcome != OutcomeConfiguration && l(o, ch.LineID).Attempts >= s.Policy.Attempts {
+				reason = "retries exhausted"
+			}
+			s.Log.Error("order needs attention", "order", o.Number, "line", ch.LineID, "status", ch.To, "reason", reason, "error", ch.Note)
+			if s.Observer != nil {
+				s.Observer.NeedsAttention(o, reason)
+			}
+		}
+	}
+	return o, nil
+}
+
+func l(o order.Order, id int64) order.Line {
+	for _, x := range o.Lines {
+		if x.ID == id {
+			return x
+		}
+	}
+	return order.Line{}
+}
+
+// change turns a module result into the line change to record.
+func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, now time.Time) LineChange {
+	ch := LineChange{LineID: ln.ID, From: ln.Status, To: ln.Status}
+	if r.Outcome == OutcomeSkipped {
+		next := now.Add(s.BreakerDelay)
+		ch.NextAttemptAt = &next
+		return ch
+	}
+	if s.Observer != nil {
+		s.Observer.Attempt(r.Module, r.Outcome, r.Duration)
+	}
+	number := ln.Attempts + 1
+	ch.To = r.LineStatus()
+	ch.Attempt = &order.Attempt{LineID: ln.ID, Number: number, Actor: actor, Module: r.Module,
+		StartedAt: r.StartedAt, Duration: r.Duration, Outcome: r.Outcome, HTTPStatus: r.HTTPStatus, Message: r.Message}
+	if r.Outcome == OutcomeSuccess {
+		s.Log.Info("line_fulfilled", "order", o.Number, "line", ln.ID, "sku", ln.SKU, "module", r.Module, "attempt", number)
+		return ch
+	}
+	ch.Note = fmt.Sprintf("Fulfillment of line %d (%s) failed: %s", ln.ID, ln.SKU, r.Message)
+	s.Log.Warn("line fulfillment failed", "order", o.Number, "line", ln.ID, "module", r.Module,
+		"outcome", r.Outcome, "http_status", r.HTTPStatus, "attempt", number, "message", r.Message)
+	if r.Retryable && !s.Policy.Exhausted(number) {
+		next := now.Add(s.Policy.Delay(number, r.RetryAfter))
+		ch.NextAttemptAt = &next
+		return ch
+	}
+	ch.NeedsAttention = true
+	return ch
+}
+
+// Resubmit is a manual retry of every line of the order that is not
+// Complete, whatever its schedule. Lines leased by another actor are waited
+// for (up to WaitForLease) rather than called twice. ErrNotFulfillable when
+// the order is not Open or Fulfillment Error.
+func (s *Service) Resubmit(ctx context.Context, number, owner, actor string) (order.Order, error) {
+	deadline := s.now().Add(s.WaitForLease)
+	for {
+		now := s.now()
+		c, err := s.Store.ClaimOrder(ctx, number, owner, now, now.Add(s.Lease))
+		if err != nil {
+			return c.Order, err
+		}
+		if len(c.Lines) > 0 {
+			return s.Run(ctx, c, owner, actor)
+		}
+		pending := false
+		for _, ln := range c.Order.Lines {
+			if ln.Status != order.LineComplete {
+				pending = true
+			}
+		}
+		if !pending || !now.Before(deadline) {
+			return c.Order, nil
+		}
+		select {
+		case <-ctx.Done():
+			return c.Order, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Worker runs due retries until ctx ends.
+type Worker struct {
+	Service *Service
+	Owner   string
+	// Poll is the pause between two looks for due lines when none was found.
+	Poll time.Duration
+	// Batch is how many lines one look may lease.
+	Batch int
+	// MaxInFlight bounds the orders being fulfilled at once by this worker;
+	// each waits on its own goroutine.
+	MaxInFlight int
+}
+
+// Run polls for due lines and fulfills them until ctx is cancelled; it
+// waits for the rounds it started before returning.
+func (w *Worker) Run(ctx context.Context) {
+	s := w.Service
+	sem := make(chan struct{}, max(1, w.MaxInFlight))
+	defer func() { // wait for rounds in flight
+		for range cap(sem) {
+			sem <- struct{}{}
+		}
+	}()
+	for {
+		free := cap(sem) - len(sem)
+		n := 0
+		if free > 0 {
+			now := s.now()
+			claims, err := s.Store.ClaimDue(ctx, w.Owner, now, now.Add(s.Lease), min(free, w.Batch))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.Log.Error("claim due lines", "error", err)
+			}
+			for _, c := range claims {
+				n += len(c.Lines)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem }()
+					if _, err := s.Run(ctx, c, w.Owner, "retry-worker"); err != nil {
+						s.Log.Error("retry fulfillment", "order", c.Order.Number, "error", err)
+					}
+				}()
+			}
+		}
+		if n > 0 && n >= min(free, w.Batch) {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(w.Poll):
+		}
+	}
+}

@@ -1,0 +1,365 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"fulfill/internal/fulfillment"
+	"fulfill/internal/order"
+)
+
+var _ fulfillment.Store = (*DB)(nil)
+
+// ClaimOrder implements fulfillment.Store.
+func (db *DB) ClaimOrder(ctx context.Context, number, owner string, now, until time.Time) (fulfillment.Claim, error) {
+	var c fulfillment.Claim
+	var claimed []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var status order.Status
+		err := tx.QueryRowContext(ctx, `SELECT id, status FROM orders WHERE number = $1`, number).Scan(&id, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("order %q: %w", number, order.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("claim order: %w", err)
+		}
+		if !status.Fulfillable() {
+			return fmt.Errorf("order %s is %s: %w", number, status, order.ErrNotFulfillable)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE order_lines SET lease_owner = $1, lease_until = $2
+			WHERE order_id = $3 AND status <> 'Complete' AND (lease_until IS NULL OR lease_until < $4) RETURNING id`,
+			owner, db.ts(until), id, db.ts(now))
+		if err != nil {
+			return fmt.Errorf("lease lines: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var lid int64
+			if err := rows.Scan(&lid); err != nil {
+				return err
+			}
+			claimed = append(claimed, lid)
+		}
+		return rows.Err()
+	})
+	if err != nil && !errors.Is(err, order.ErrNotFulfillable) {
+		return c, err
+	}
+	o, gerr := db.GetOrder(ctx, number)
+	if gerr != nil {
+		return c, gerr
+	}
+	c.Order = o
+	c.Lines = pick(o, claimed)
+	return c, err
+}
+
+func pick(o order.Order, ids []int64) []order.Line {
+	want := map[int64]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []order.Line
+	for _, l := range o.Lines {
+		if want[l.ID] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ClaimDue implements fulfillment.Store: it leases up to limit lines whose
+// next attempt is due and whose lease is free or expired.
+func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int) ([]fulfillment.Claim, error) {
+	byOrder := map[int64][]int64{}
+	var orderIDs []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE order_lines SET lease_owner = $1, lease_until = $2
+			WHERE id IN (SELECT id FROM order_lines WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+				ORDER BY next_attempt_at LIMIT $4`+db.skipLocked()+`)
+			RETURNING id, order_id`, owner, db.ts(until), db.ts(now), limit)
+		if err != nil {
+			return fmt.Errorf("lease due lines: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, oid int64
+			if err := rows.Scan(&id, &oid); err != nil {
+				return err
+			}
+			if _, ok := byOrder[oid]; !ok {
+				orderIDs = append(orderIDs, oid)
+			}
+			byOrder[oid] = append(byOrder[oid], id)
+		}
+		return rows.Err()
+	})
+	if err != nil || len(orderIDs) == 0 {
+		return nil, err
+	}
+	os, err := db.loadOrders(ctx, db.r, orderIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fulfillment.Claim, 0, len(os))
+	for _, o := range os {
+		out = append(out, fulfillment.Claim{Order: o, Lines: pick(o, byOrder[o.ID])})
+	}
+	return out, nil
+}
+
+// RecordOutcome implements fulfillment.Store. Every line write is a
+// compare-and-set on status and lease: a holder whose lease was taken over
+// writes nothing for that line but its attempt.
+func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order.Order, error) {
+	var number string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var from order.Status
+		if err := tx.QueryRowContext(ctx, `SELECT number, status FROM orders WHERE id = $1`+db.forUpdate(), out.OrderID).Scan(&number, &from); err != nil {
+			return fmt.Errorf("lock order %d: %w", out.OrderID, err)
+		}
+		var hist []order.HistoryEntry
+		var attempts []*order.Attempt
+		var notes []fulfillment.LineChange
+		var shipped []int64
+		attempted := false
+		for _, ch := range out.Changes {
+			if ch.Attempt != nil {
+				attempts = append(attempts, ch.Attempt)
+				attempted = true
+			}
+			if err := order.LineTransition(ch.From, ch.To); err != nil {
+				return err
+			}
+			var fulfilledAt any
+			if ch.To == order.LineComplete {
+				fulfilledAt = db.ts(out.Now)
+			}
+			inc, class, status, msg := 0, "", 0, ""
+			if a := ch.Attempt; a != nil {
+				inc = 1
+				if a.Outcome != fulfillment.OutcomeSuccess {
+					class, status, msg = a.Outcome, a.HTTPStatus, a.Message
+				}
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = $1, attempts = attempts + $2,
+				last_error_class = $3, last_http_status = $4, last_error = $5, needs_attention = $6, next_attempt_at = $7,
+				fulfilled_at = $8, lease_owner = NULL, lease_until = NULL
+				WHERE id = $9 AND order_id = $10 AND status = $11 AND lease_owner = $12`,
+				ch.To, inc, class, status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
+				ch.LineID, out.OrderID, ch.From, out.Owner)
+			if err != nil {
+				return fmt.Errorf("update line %d: %w", ch.LineID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // lease lost: the new holder decides this line
+			}
+			if ch.From != ch.To {
+				hist = append(hist, order.HistoryEntry{LineID: ch.LineID, From: string(ch.From), To: string(ch.To),
+					Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
+			}
+			if ch.To == order.LineComplete {
+				shipped = append(shipped, ch.LineID)
+			}
+			if ch.Note != "" {
+				notes = append(notes, ch)
+			}
+		}
+		// The order rolls up from all its lines as committed, not only the
+		// ones this actor held.
+		rows, err := tx.QueryContext(ctx, `SELECT status, needs_attention, next_attempt_at, last_error FROM order_lines WHERE order_id = $1 ORDER BY id`, out.OrderID)
+		if err != nil {
+			return fmt.Errorf("read lines: %w", err)
+		}
+		var statuses []order.LineStatus
+		var attention bool
+		var next *time.Time
+		var lastErr string
+		for rows.Next() {
+			var st order.LineStatus
+			var na bool
+			var nt nullTime
+			var le string
+			if err := rows.Scan(&st, &na, &nt, &le); err != nil {
+				rows.Close()
+				return err
+			}
+			statuses = append(statuses, st)
+			attention = attention || na
+			if nt.Valid && (next == nil || nt.Time.Before(*next)) {
+				next = nt.ptr()
+			}
+			if st != order.LineComplete && le != "" && lastErr == "" {
+				lastErr = le
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		to := order.Rollup(from, statuses)
+		if err := order.Transition(from, to); err != nil {
+			return err
+		}
+		if to != from {
+			hist = append(hist, order.HistoryEntry{From: string(from), To: string(to), Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
+		}
+		if err := db.insertAttempts(ctx, tx, out.OrderID, attempts); err != nil {
+			return err
+		}
+		if err := db.insertHistory(ctx, tx, out.OrderID, hist); err != nil {
+			return err
+		}
+		if err := db.insertNotes(ctx, tx, out.OrderID, notes, out.Now); err != nil {
+			return err
+		}
+		if err := db.ship(ctx, tx, out.OrderID, shipped, out.Now); err != nil {
+			return err
+		}
+		inc := 0
+		if attempted {
+			inc = 1
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
+			attempts = attempts + $5, updated_at = $6 WHERE id = $7 AND status = $8`,
+			to, attention, db.tsp(next), lastErr, inc, db.ts(out.Now), out.OrderID, from)
+		if err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("order %d: %w", out.OrderID, order.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return order.Order{}, err
+	}
+	return db.GetOrder(ctx, number)
+}
+
+func (db *DB) insertAttempts(ctx context.Context, tx *sql.Tx, orderID int64, as []*order.Attempt) error {
+	if len(as) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 10*len(as))
+	for _, a := range as {
+		args = append(args, orderID, a.LineID, a.Number, a.Actor, a.Module, db.ts(a.StartedAt), a.Duration.Microseconds(), a.Outcome, a.HTTPStatus, a.Message)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO fulfillment_attempts (order_id, line_id, number, actor, module, started_at, duration_us,
+		outcome, http_status, message) VALUES `+placeholders(len(as), 10, 0), args...); err != nil {
+		return fmt.Errorf("insert attempts: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) insertNotes(ctx context.Context, tx *sql.Tx, orderID int64, chs []fulfillment.LineChange, now time.Time) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 5*len(chs))
+	for _, ch := range chs {
+		args = append(args, orderID, ch.LineID, order.NoteError, ch.Note, db.ts(now))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_notes (order_id, line_id, kind, message, created_at) VALUES `+
+		placeholders(len(chs), 5, 0), args...); err != nil {
+		return fmt.Errorf("insert notes: %w", err)
+	}
+	return nil
+}
+
+// ship records a "Shipped" event holding the lines newly delivered.
+func (db *DB) ship(ctx context.Context, tx *sql.Tx, orderID int64, lines []int64, now time.Time) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	var eventID int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO shipping_events (order_id, event_type, created_at) VALUES ($1, 'Shipped', $2) RETURNING id`,
+		orderID, db.ts(now)).Scan(&eventID); err != nil {
+		return fmt.Errorf("insert shipping event: %w", err)
+	}
+	args := []any{eventID}
+	for _, id := range lines {
+		args = append(args, id)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO shipping_event_lines (event_id, line_id, quantity)
+		SELECT $1, id, quantity FROM order_lines WHERE id IN (`+inList(len(lines), 1)+`)`, args...); err != nil {
+		return fmt.Errorf("insert shipping event lines: %w", err)
+	}
+	return nil
+}
+
+// MarkComplete forces a Fulfillment Error order and its unfinished lines to
+// Complete without calling any module (Otto's mark_orders_status_complete),
+// recording who and why. Lines under a live lease make it fail with
+// order.ErrConflict; other statuses with order.ErrNotFulfillable.
+func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (order.Order, error) {
+	now := db.clock()
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var from order.Status
+		err := tx.QueryRowContext(ctx, `SELECT id, status FROM orders WHERE number = $1`+db.forUpdate(), number).Scan(&id, &from)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("order %q: %w", number, order.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if from != order.StatusFulfillmentError {
+			return fmt.Errorf("order %s is %s, only %s orders can be marked complete: %w", number, from, order.StatusFulfillmentError, order.ErrNotFulfillable)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, status, lease_until FROM order_lines WHERE order_id = $1 AND status <> 'Complete'`+db.forUpdate(), id)
+		if err != nil {
+			return fmt.Errorf("read lines: %w", err)
+		}
+		var hist []order.HistoryEntry
+		var lines []int64
+		for rows.Next() {
+			var lid int64
+			var st string
+			var lease nullTime
+			if err := rows.Scan(&lid, &st, &lease); err != nil {
+				rows.Close()
+				return err
+			}
+			if lease.Valid && !lease.Time.Before(now) {
+				rows.Close()
+				return fmt.Errorf("order %s has lines being fulfilled right now: %w", number, order.ErrConflict)
+			}
+			lines = append(lines, lid)
+			hist = append(hist, order.HistoryEntry{LineID: lid, From: st, To: string(order.LineComplete), Reason: reason, Actor: actor, CreatedAt: now})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The same lease condition again: on PostgreSQL a claim may have
+		// slipped in between the read and this write.
+		res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = 'Complete', fulfilled_at = $1, next_attempt_at = NULL,
+			needs_attention = $2, lease_owner = NULL, lease_until = NULL
+			WHERE order_id = $3 AND status <> 'Complete' AND (lease_until IS NULL OR lease_until < $1)`, db.ts(now), false, id)
+		if err != nil {
+			return fmt.Errorf("complete lines: %w", err)
+		}
+		if n, _ := res.RowsAffected(); int(n) != len(lines) {
+			return fmt.Errorf("order %s has lines being fulfilled right now: %w", number, order.ErrConflict)
+		}
+		hist = append(hist, order.HistoryEntry{From: string(from), To: string(order.StatusComplete), Reason: reason, Actor: actor, CreatedAt: now})
+		if err := db.insertHistory(ctx, tx, id, hist); err != nil {
+			return err
+		}
+		if err := db.ship(ctx, tx, id, lines, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'Complete', needs_attention = $1, next_attempt_at = NULL, updated_at = $2
+			WHERE id = $3 AND status = $4`, false, db.ts(now), id, from)
+		return err
+	})
+	if err != nil {
+		return order.Order{}, err
+	}
+	return db.GetOrder(ctx, number)
+}

@@ -1,0 +1,380 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"fulfill/internal/basket"
+	"fulfill/internal/order"
+)
+
+// upsertUser keeps the user row in step with the token's claims.
+func (db *DB) upsertUser(ctx context.Context, q querier, u order.User, now time.Time) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `INSERT INTO users (username, email, full_name, is_staff, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)
+		ON CONFLICT (username) DO UPDATE SET email = excluded.email, full_name = excluded.full_name,
+			is_staff = excluded.is_staff, updated_at = excluded.updated_at
+		RETURNING id`, u.Username, u.Email, u.FullName, u.IsStaff, db.ts(now)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("upsert user %q: %w", u.Username, err)
+	}
+	return id, nil
+}
+
+// UpsertUser records a user from token claims and returns it with its id.
+func (db *DB) UpsertUser(ctx context.Context, u order.User) (order.User, error) {
+	var err error
+	u.ID, err = db.upsertUser(ctx, db.w, u, db.clock())
+	return u, err
+}
+
+// PlaceOrder submits a free (or already paid) basket as an order in one
+// transaction: basket, order, lines and history. The lines are created
+// leased by owner until leaseUntil and due then: if the process dies before
+// fulfilling them, the retry worker picks them up when the lease ends. The
+// order number is <partner>-<basket id + 100000>, unique, so one basket can
+// never become two orders.
+func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner string, leaseUntil time.Time) (order.Order, error) {
+	now := db.clock()
+	o := order.Order{User: b.Owner, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
+	if len(b.Lines) == 0 {
+		return o, fmt.Errorf("%w: no lines", basket.ErrInvalid)
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if o.User.ID, err = db.upsertUser(ctx, tx, b.Owner, now); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, created_at, updated_at) VALUES ($1, 'Submitted', $2, $2) RETURNING id`,
+			o.User.ID, db.ts(now)).Scan(&o.BasketID); err != nil {
+			return fmt.Errorf("insert basket: %w", err)
+		}
+		args := make([]any, 0, 5*len(b.Lines))
+		for _, l := range b.Lines {
+			args = append(args, o.BasketID, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
+			placeholders(len(b.Lines), 5, 0), args...); err != nil {
+			return fmt.Errorf("insert basket lines: %w", err)
+		}
+		o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+			o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		args = args[:0]
+		for _, l := range b.Lines {
+			raw, err := json.Marshal(l.Product.Attributes)
+			if err != nil {
+				return err
+			}
+			price := l.Product.Stock.Price.Minor
+			args = append(args, o.ID, l.Product.ID, l.Product.Class, l.Product.Title, l.Product.Stock.SKU, string(raw),
+				l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil))
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+			quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until) VALUES `+
+			placeholders(len(b.Lines), 13, 0)+` RETURNING id, sku`, args...)
+		if err != nil {
+			return fmt.Errorf("insert order lines: %w", err)
+		}
+		ids := map[string]int64{}
+		for rows.Next() {
+			var id int64
+			var sku string
+			if err := rows.Scan(&id, &sku); err != nil {
+				rows.Close()
+				return err
+			}
+			ids[sku] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, l := range b.Lines {
+			o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
+				Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
+				UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: l.Product.Stock.Price.Minor * int64(l.Quantity), Status: order.LineOpen})
+		}
+		return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
+	})
+	return o, err
+}
+
+func (db *DB) insertHistory(ctx context.Context, tx *sql.Tx, orderID int64, hs []order.HistoryEntry) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 7*len(hs))
+	for _, h := range hs {
+		var line any
+		if h.LineID != 0 {
+			line = h.LineID
+		}
+		args = append(args, orderID, line, h.From, h.To, h.Reason, h.Actor, db.ts(h.CreatedAt))
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at) VALUES `+
+		placeholders(len(hs), 7, 0), args...)
+	if err != nil {
+		return fmt.Errorf("insert history: %w", err)
+	}
+	return nil
+}
+
+const orderCols = `o.id, o.number, o.basket_id, o.status, o.currency, o.total_minor, o.needs_attention, o.attempts, o.last_error,
+	o.next_attempt_at, o.date_placed, o.updated_at, u.id, u.username, u.email, u.full_name, u.is_staff`
+
+func scanOrder(rows interface{ Scan(...any) error }) (order.Order, error) {
+	var o order.Order
+	var next, placed, updated nullTime
+	err := rows.Scan(&o.ID, &o.Number, &o.BasketID, &o.Status, &o.Currency, &o.TotalMinor, &o.NeedsAttention, &o.Attempts, &o.LastError,
+		&next, &placed, &updated, &o.User.ID, &o.User.Username, &o.User.Email, &o.User.FullName, &o.User.IsStaff)
+	o.NextAttemptAt, o.DatePlaced, o.UpdatedAt = next.ptr(), placed.Time, updated.Time
+	return o, err
+}
+
+// loadOrders reads orders by id with their lines and notes, in the order of
+// ids; missing ids are skipped.
+func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.Order, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	in := inList(len(ids), 0)
+	rows, err := q.QueryContext(ctx, `SELECT `+orderCols+` FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load orders: %w", err)
+	}
+	byID := map[int64]*order.Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byID[o.ID] = &o
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT id, order_id, product_id, product_class, title, sku, attributes, quantity, unit_price_minor,
+		line_price_minor, status, attempts, last_error_class, last_http_status, last_error, next_attempt_at, fulfilled_at
+		FROM order_lines WHERE order_id IN (`+in+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load order lines: %w", err)
+	}
+	for rows.Next() {
+		var l order.Line
+		var raw string
+		var next, done nullTime
+		if err := rows.Scan(&l.ID, &l.OrderID, &l.ProductID, &l.Class, &l.Title, &l.SKU, &raw, &l.Quantity, &l.UnitPriceMinor,
+			&l.LinePriceMinor, &l.Status, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &l.LastError, &next, &done); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(raw), &l.Attributes); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("line %d attributes: %w", l.ID, err)
+		}
+		l.NextAttemptAt, l.FulfilledAt = next.ptr(), done.ptr()
+		if o := byID[l.OrderID]; o != nil {
+			o.Lines = append(o.Lines, l)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT id, order_id, COALESCE(line_id, 0), kind, message, created_at FROM order_notes
+		WHERE order_id IN (`+in+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load order notes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n order.Note
+		var orderID int64
+		var at nullTime
+		if err := rows.Scan(&n.ID, &orderID, &n.LineID, &n.Kind, &n.Message, &at); err != nil {
+			return nil, err
+		}
+		n.CreatedAt = at.Time
+		if o := byID[orderID]; o != nil {
+			o.Notes = append(o.Notes, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]order.Order, 0, len(ids))
+	for _, id := range ids {
+		if o := byID[id]; o != nil {
+			out = append(out, *o)
+		}
+	}
+	return out, nil
+}
+
+// GetOrder returns an order by number with lines and notes; order.ErrNotFound.
+func (db *DB) GetOrder(ctx context.Context, number string) (order.Order, error) {
+	return db.getOrder(ctx, db.r, number)
+}
+
+func (db *DB) getOrder(ctx context.Context, q querier, number string) (order.Order, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM orders WHERE number = $1`, number).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return order.Order{}, fmt.Errorf("order %q: %w", number, order.ErrNotFound)
+	}
+	if err != nil {
+		return order.Order{}, fmt.Errorf("get order: %w", err)
+	}
+	os, err := db.loadOrders(ctx, q, []int64{id})
+	if err != nil {
+		return order.Order{}, err
+	}
+	if len(os) == 0 {
+		return order.Order{}, fmt.Errorf("order %q: %w", number, order.ErrNotFound)
+	}
+	return os[0], nil
+}
+
+// ListOrders returns orders matching f, newest first, at most f.Limit
+// (default 50), with keyset paging by id.
+func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if f.Username != "" {
+		add("u.username = ?", f.Username)
+	}
+	if f.Status != "" {
+		add("o.status = ?", string(f.Status))
+	}
+	if f.NeedsAttention != nil {
+		add("o.needs_attention = ?", *f.NeedsAttention)
+	}
+	if f.PlacedBefore != nil {
+		add("o.date_placed < ?", db.ts(*f.PlacedBefore))
+	}
+	if f.PlacedAfter != nil {
+		add("o.date_placed >= ?", db.ts(*f.PlacedAfter))
+	}
+	if f.AfterID > 0 {
+		add("o.id < ?", f.AfterID)
+	}
+	if len(f.Numbers) > 0 {
+		ph := make([]string, len(f.Numbers))
+		for i, n := range f.Numbers {
+			args = append(args, n)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		where = append(where, "o.number IN ("+strings.Join(ph, ", ")+")")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	q := `SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY o.id DESC LIMIT %d", limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return db.loadOrders(ctx, db.r, ids)
+}
+
+// History returns the status history of an order, oldest first.
+func (db *DB) History(ctx context.Context, orderID int64) ([]order.HistoryEntry, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT COALESCE(line_id, 0), from_status, to_status, reason, actor, created_at
+		FROM status_history WHERE order_id = $1 ORDER BY id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	var out []order.HistoryEntry
+	for rows.Next() {
+		var h order.HistoryEntry
+		var at nullTime
+		if err := rows.Scan(&h.LineID, &h.From, &h.To, &h.Reason, &h.Actor, &at); err != nil {
+			return nil, err
+		}
+		h.CreatedAt = at.Time
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Attempts returns the fulfillment attempts of an order's lines, oldest first.
+func (db *DB) Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT line_id, number, actor, module, started_at, duration_us, outcome, http_status, message
+		FROM fulfillment_attempts WHERE order_id = $1 ORDER BY id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []order.Attempt
+	for rows.Next() {
+		var a order.Attempt
+		var at nullTime
+		var us int64
+		if err := rows.Scan(&a.LineID, &a.Number, &a.Actor, &a.Module, &at, &us, &a.Outcome, &a.HTTPStatus, &a.Message); err != nil {
+			return nil, err
+		}
+		a.StartedAt, a.Duration = at.Time, time.Duration(us)*time.Microsecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ShippedLines returns the ids of the lines recorded as delivered in the
+// shipping-event ledger.
+func (db *DB) ShippedLines(ctx context.Context, orderID int64) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT l.line_id FROM shipping_event_lines l JOIN shipping_events e ON e.id = l.event_id
+		WHERE e.order_id = $1 ORDER BY l.line_id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("shipped lines: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+

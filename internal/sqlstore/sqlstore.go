@@ -1,0 +1,272 @@
+// Package sqlstore is the one store of fulfill, over database/sql, for
+// SQLite (the embedded default, pure Go) and PostgreSQL (production, shared
+// by replicas). Both engines run the same $n SQL; where they must differ the
+// difference sits in dialect.go.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // driver "sqlite"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Engine names a database engine.
+type Engine string
+
+// Engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// DB is the store. Writes go through w; on SQLite, w is a single connection
+// so writers queue in Go instead of spinning on SQLITE_BUSY, and r serves
+// reads concurrently thanks to WAL. On PostgreSQL both are one pool.
+type DB struct {
+	Engine Engine
+	w, r   *sql.DB
+	// Partner is the prefix of order numbers (Otto's partner short code).
+	Partner string
+	now     func() time.Time
+}
+
+// Open connects to dbURL: "sqlite:PATH" (or a bare path) or
+// "postgres://…". It does not migrate; call Migrate.
+func Open(ctx context.Context, dbURL string) (*DB, error) {
+	db := &DB{Partner: "EDX", now: time.Now}
+	switch {
+	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
+		db.Engine = Postgres
+		p, err := sql.Open("pgx", dbURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		p.SetMaxOpenConns(48)
+		p.SetMaxIdleConns(48)
+		p.SetConnMaxIdleTime(5 * time.Minute)
+		db.w, db.r = p, p
+	default:
+		db.Engine = SQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite://"), "sqlite:")
+		if path == "" {
+			return nil, errors.New("open sqlite: empty path")
+		}
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", "immediate")
+		dsn := "file:" + path + "?" + q.Encode()
+		w, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetConnMaxIdleTime(0)
+		r, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		r.SetMaxOpenConns(8)
+		db.w, db.r = w, r
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect %s: %w", db.Engine, err)
+	}
+	return db, nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// SetClock pins the store's clock (tests).
+func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+func (db *DB) provider() (*goose.Provider, error) {
+	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
+	var opts []goose.ProviderOption
+	if db.Engine == Postgres {
+		dialect, dir = goose.DialectPostgres, "migrations/postgres"
+		// Replicas starting together must not run the same migration twice.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(dialect, db.w, sub, opts...)
+}
+
+// Migrate applies every pending migration.
+func (db *DB) Migrate(ctx context.Context) error {
+	p, err := db.provider()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ready checks that the database answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	if pending {
+		return errors.New("migrations pending")
+	}
+	return nil
+}
+
+// ts converts a time for a query argument. SQLite has no time type, and
+// text compares correctly only at a fixed width, so every time is written
+// as UTC with exactly six fractional digits.
+func (db *DB) ts(t time.Time) any {
+	t = t.UTC().Truncate(time.Microsecond)
+	if db.Engine == SQLite {
+		return t.Format(sqliteTime)
+	}
+	return t
+}
+
+func (db *DB) tsp(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return db.ts(*t)
+}
+
+const sqliteTime = "2006-01-02T15:04:05.000000Z"
+
+// nullTime scans a timestamp from either engine.
+type nullTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+func (n *nullTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		n.Valid = false
+		return nil
+	case time.Time:
+		n.Time, n.Valid = x.UTC(), true
+		return nil
+	case string:
+		return n.parse(x)
+	case []byte:
+		return n.parse(string(x))
+	}
+	return fmt.Errorf("cannot scan %T into a time", v)
+}
+
+func (n *nullTime) parse(s string) error {
+	for _, layout := range []string{sqliteTime, time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			n.Time, n.Valid = t.UTC(), true
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot parse time %q", s)
+}
+
+func (n nullTime) ptr() *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := n.Time
+	return &t
+}
+
+var _ driver.Valuer = (*nullTime)(nil)
+
+// Value lets nullTime be an argument too (never used for SQLite text).
+func (n nullTime) Value() (driver.Value, error) {
+	if !n.Valid {
+		return nil, nil
+	}
+	return n.Time, nil
+}
+
+// tx runs fn in a write transaction.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// placeholders returns "($k+1, …, $k+n)" groups for a multi-row insert of
+// rows rows of cols columns starting after argument k.
+func placeholders(rows, cols, k int) string {
+	var b strings.Builder
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", k+r*cols+c+1)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// inList returns "$k+1, …, $k+n".
+func inList(n, k int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprintf("$%d", k+i+1)
+	}
+	return strings.Join(s, ", ")
+}
