@@ -220,4 +220,3 @@ func (db *DB) ProductsBySKU(ctx context.Context, skus []string) (map[string]cata
 	}
 	return out, rows.Err()
 }
-

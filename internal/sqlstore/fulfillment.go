@@ -363,3 +363,19 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 	}
 	return db.GetOrder(ctx, number)
 }
+
+// QueueStats reports the retry queue: lines due now, how long the oldest
+// has waited, and orders needing attention.
+func (db *DB) QueueStats(ctx context.Context, now time.Time) (due int64, oldest time.Duration, attention int64, err error) {
+	var min nullTime
+	if err = db.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(next_attempt_at) FROM order_lines WHERE next_attempt_at <= $1`, db.ts(now)).Scan(&due, &min); err != nil {
+		return 0, 0, 0, fmt.Errorf("queue stats: %w", err)
+	}
+	if min.Valid {
+		oldest = now.Sub(min.Time)
+	}
+	if err = db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE needs_attention = $1`, true).Scan(&attention); err != nil {
+		return 0, 0, 0, fmt.Errorf("queue stats: %w", err)
+	}
+	return due, oldest, attention, nil
+}

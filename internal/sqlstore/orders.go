@@ -378,3 +378,29 @@ func (db *DB) ShippedLines(ctx context.Context, orderID int64) ([]int64, error) 
 	return out, rows.Err()
 }
 
+// CreateBasket stores an open basket (one not checked out).
+func (db *DB) CreateBasket(ctx context.Context, b basket.Basket) (int64, error) {
+	now := db.clock()
+	var id int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		uid, err := db.upsertUser(ctx, tx, b.Owner, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, created_at, updated_at) VALUES ($1, 'Open', $2, $2) RETURNING id`,
+			uid, db.ts(now)).Scan(&id); err != nil {
+			return fmt.Errorf("insert basket: %w", err)
+		}
+		if len(b.Lines) == 0 {
+			return nil
+		}
+		args := make([]any, 0, 5*len(b.Lines))
+		for _, l := range b.Lines {
+			args = append(args, id, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
+			placeholders(len(b.Lines), 5, 0), args...)
+		return err
+	})
+	return id, err
+}

@@ -1,0 +1,28 @@
+package api
+
+import (
+	"net/http"
+)
+
+func addRoutes(mux *http.ServeMux, d Deps) {
+	own := &owners{prefix: "api-" + d.Replica}
+	user := func(staffOnly bool, h http.Handler) http.Handler { return authenticate(d, staffOnly, h) }
+
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(d.Store))
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics.Handler())
+	}
+
+	mux.Handle("PUT /api/v2/courses/{course_id}/{$}", user(true, handleCoursePut(d.Store)))
+	mux.Handle("GET /api/v2/courses/{course_id}/{$}", user(false, handleCourseGet(d.Store)))
+	mux.Handle("GET /api/v2/products/{$}", user(false, handleProducts(d.Store)))
+
+	mux.Handle("POST /api/v2/baskets/{$}", user(false, handleBasketCreate(d, own)))
+
+	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d.Store)))
+	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d.Store)))
+	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
+	mux.Handle("PATCH /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
+	mux.Handle("POST /api/v2/orders/fulfill/{$}", user(true, handleOrdersFulfill(d, own)))
+}

@@ -1,0 +1,88 @@
+// Package api is fulfill's HTTP JSON API: Otto's v2 routes for courses,
+// products, baskets and orders, health and metrics. Every error answer is
+// an RFC 9457 problem+json document.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"fulfill/internal/auth"
+	"fulfill/internal/basket"
+	"fulfill/internal/catalog"
+	"fulfill/internal/fulfillment"
+	"fulfill/internal/order"
+	"fulfill/internal/sqlstore"
+)
+
+// Store is what the API needs from storage.
+type Store interface {
+	PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, error)
+	GetCourse(ctx context.Context, id string) (catalog.Course, error)
+	ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error)
+	CreateBasket(ctx context.Context, b basket.Basket) (int64, error)
+	PlaceOrder(ctx context.Context, b basket.Basket, actor, owner string, leaseUntil time.Time) (order.Order, error)
+	GetOrder(ctx context.Context, number string) (order.Order, error)
+	ListOrders(ctx context.Context, f order.Filter) ([]order.Order, error)
+	Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error)
+	History(ctx context.Context, orderID int64) ([]order.HistoryEntry, error)
+	BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (sqlstore.Idempotency, error)
+	FinishIdempotent(ctx context.Context, username, key string, status int, body []byte) error
+	AbandonIdempotent(ctx context.Context, username, key string) error
+	Ready(ctx context.Context) error
+}
+
+// Deps are the server's dependencies.
+type Deps struct {
+	Log      *slog.Logger
+	Store    Store
+	Service  *fulfillment.Service
+	Verifier *auth.Verifier
+	Metrics  *Metrics
+	// Replica names this process in lease owners and logs.
+	Replica string
+	Now     func() time.Time
+}
+
+// NewServer returns the API's handler.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Replica == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		d.Replica = hex.EncodeToString(b)
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return withLogger(d.Log, recoverer(d.Log, observe(d.Metrics, mux, problemForMux(mux))))
+}
+
+// owners hands out lease-owner names unique to one request.
+type owners struct {
+	prefix string
+	n      atomic.Int64
+}
+
+func (o *owners) next() string {
+	return o.prefix + "-" + itoa(o.n.Add(1))
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	for n >= 10 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	i--
+	b[i] = byte('0' + n)
+	return string(b[i:])
+}

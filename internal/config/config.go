@@ -1,0 +1,171 @@
+// Package config reads fulfill's settings: command-line flags, then
+// FULFILL_<FLAG> environment variables, then a YAML file (--config), then
+// defaults. Nothing is global; run builds one Config and passes it down.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"fulfill/internal/catalog"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	Addr      string
+	DB        string
+	LMSURL    string
+	LMSAPIKey string
+	JWTSecret string
+	Partner   string
+	File      string
+	Demo      bool
+
+	LMSTimeout       time.Duration
+	RetryBase        time.Duration
+	RetryCap         time.Duration
+	RetryAttempts    int
+	Lease            time.Duration
+	WorkerPoll       time.Duration
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	// Modules maps product classes to fulfillment module names.
+	Modules map[catalog.Class]string
+}
+
+// Flags registers the serve settings on fs and returns the config they fill.
+func Flags(fs *flag.FlagSet) *Config {
+	c := &Config{Modules: map[catalog.Class]string{catalog.ClassSeat: "enrollment"}}
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.DB, "db", "sqlite:fulfill.db", "database: sqlite:PATH or postgres://…")
+	fs.StringVar(&c.LMSURL, "lms-url", "", "LMS root URL (Enrollment API)")
+	fs.StringVar(&c.LMSAPIKey, "lms-api-key", "", "LMS server-to-server key (X-Edx-Api-Key)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret of the JWTs")
+	fs.StringVar(&c.Partner, "partner", "EDX", "partner short code, the order-number prefix")
+	fs.StringVar(&c.File, "config", "", "YAML file with more settings (flag names as keys, and modules:)")
+	fs.BoolVar(&c.Demo, "demo", false, "seed a demo course and, without --lms-url, run the LMS stand-in in-process")
+	fs.DurationVar(&c.LMSTimeout, "lms-timeout", 7*time.Second, "timeout of one LMS call")
+	fs.DurationVar(&c.RetryBase, "retry-base", 2*time.Second, "delay after the first failed attempt")
+	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest delay between attempts")
+	fs.IntVar(&c.RetryAttempts, "retry-attempts", 48, "attempts per line before it is flagged (the default spans more than a day)")
+	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "how long one actor holds a line; must exceed --lms-timeout")
+	fs.DurationVar(&c.WorkerPoll, "worker-poll", 250*time.Millisecond, "pause of the retry worker when nothing is due")
+	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 20, "failures in a row that open a module's circuit breaker")
+	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 5*time.Second, "how long an open breaker waits before probing")
+	return c
+}
+
+// Load fills unset flags from the environment and the config file, then
+// validates. getenv is os.Getenv in production.
+func Load(fs *flag.FlagSet, c *Config, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "FULFILL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+			set[f.Name] = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if c.File != "" {
+		if err := c.readFile(fs, set); err != nil {
+			return err
+		}
+	}
+	return c.Validate()
+}
+
+func (c *Config) readFile(fs *flag.FlagSet, set map[string]bool) error {
+	f, err := os.Open(c.File)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config file %s: %w", c.File, err)
+	}
+	for k, v := range doc {
+		if k == "modules" {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return fmt.Errorf("config file: modules must map product classes to module names")
+			}
+			c.Modules = map[catalog.Class]string{}
+			for class, name := range m {
+				c.Modules[catalog.Class(class)] = fmt.Sprint(name)
+			}
+			continue
+		}
+		if fs.Lookup(k) == nil {
+			return fmt.Errorf("config file: unknown setting %q", k)
+		}
+		if set[k] {
+			continue
+		}
+		if err := fs.Set(k, fmt.Sprint(v)); err != nil {
+			return fmt.Errorf("config file: %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings.
+func (c *Config) Validate() error {
+	switch {
+	case c.Lease <= c.LMSTimeout:
+		return fmt.Errorf("--lease (%s) must be longer than --lms-timeout (%s)", c.Lease, c.LMSTimeout)
+	case c.RetryAttempts < 1:
+		return fmt.Errorf("--retry-attempts must be at least 1")
+	case c.RetryBase <= 0 || c.RetryCap < c.RetryBase:
+		return fmt.Errorf("--retry-base must be positive and --retry-cap at least as long")
+	case c.JWTSecret == "" && !c.Demo:
+		return fmt.Errorf("--jwt-secret (or FULFILL_JWT_SECRET) is required outside --demo")
+	case c.Partner == "":
+		return fmt.Errorf("--partner must not be empty")
+	}
+	return nil
+}
+
+// String prints the config with secrets masked.
+func (c Config) String() string {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "****"
+	}
+	return fmt.Sprintf("addr=%s db=%s lms-url=%s lms-api-key=%s jwt-secret=%s partner=%s demo=%t modules=%v",
+		c.Addr, maskURL(c.DB), c.LMSURL, mask(c.LMSAPIKey), mask(c.JWTSecret), c.Partner, c.Demo, c.Modules)
+}
+
+func maskURL(u string) string {
+	at := strings.Index(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 {
+		return u
+	}
+	if colon := strings.Index(u[scheme+3:at], ":"); colon >= 0 {
+		return u[:scheme+3+colon+1] + "****" + u[at:]
+	}
+	return u
+}

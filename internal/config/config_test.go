@@ -1,0 +1,44 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"fulfill/internal/catalog"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("lms-timeout: 3s\npartner: FILE\naddr: file:1\nmodules:\n  Seat: enrollment\n  Donation: noop\n"), 0o600))
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := Flags(fs)
+	require.NoError(t, fs.Parse([]string{"--addr", "flag:1", "--config", file}))
+	env := map[string]string{"FULFILL_PARTNER": "ENV", "FULFILL_ADDR": "env:1", "FULFILL_JWT_SECRET": "s"}
+	require.NoError(t, Load(fs, c, func(k string) string { return env[k] }))
+	require.Equal(t, "flag:1", c.Addr, "flag beats env and file")
+	require.Equal(t, "ENV", c.Partner, "env beats file")
+	require.Equal(t, 3*time.Second, c.LMSTimeout, "file beats default")
+	require.Equal(t, "noop", c.Modules[catalog.ClassDonation])
+	require.Equal(t, "s", c.JWTSecret)
+	require.NotContains(t, c.String(), "=s ")
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c := Flags(fs)
+	require.ErrorContains(t, Load(fs, c, func(string) string { return "" }), "jwt-secret")
+	c.Demo = true
+	require.NoError(t, c.Validate())
+	c.Lease = time.Second
+	require.ErrorContains(t, c.Validate(), "lease")
+	require.Equal(t, "postgres://u:****@h/db", maskURL("postgres://u:pw@h/db"))
+}
