@@ -32,6 +32,7 @@ commands:
   token      print a signed JWT for development
   lms-stub   run the LMS stand-in alone
   orders     retry or mark-complete orders from the command line
+  loadtest   drive a service with virtual learners and verify the result
 `
 
 // run is the whole program; main only supplies the process's environment.
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdLMSStub(ctx, args[1:], getenv, stdout, stderr)
 	case "orders":
 		return cmdOrders(ctx, args[1:], getenv, stdout, stderr)
+	case "loadtest":
+		return cmdLoadtest(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
