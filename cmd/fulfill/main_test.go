@@ -88,7 +88,9 @@ func TestDemoWalkthrough(t *testing.T) {
 
 	code, body := request(t, "POST", base+"/api/v2/baskets/", token, curl)
 	require.Equal(t, http.StatusOK, code, string(body))
-	var ans struct{ Order struct{ Number, Status string } }
+	var ans struct {
+		Order struct{ Number, Status string }
+	}
 	require.NoError(t, json.Unmarshal(body, &ans))
 	require.Equal(t, "Complete", ans.Order.Status)
 	code, body = request(t, "GET", base+"/api/v2/orders/"+ans.Order.Number+"/", token, "")

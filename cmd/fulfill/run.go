@@ -10,17 +10,21 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"fulfill/internal/api"
 	"fulfill/internal/auth"
 	"fulfill/internal/catalog"
+	"fulfill/internal/checkout"
 	"fulfill/internal/config"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/fulfillment/enrollment"
 	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/money"
+	"fulfill/internal/payment"
+	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
 )
 
@@ -101,13 +105,16 @@ func envName(flagName string) string {
 
 // stack is the wired service.
 type stack struct {
-	db      *sqlstore.DB
-	service *fulfillment.Service
-	handler http.Handler
-	metrics *api.Metrics
-	worker  *fulfillment.Worker
-	lms     *lmstest.Server // the in-process stand-in in demo mode
-	lmsSrv  *http.Server
+	db       *sqlstore.DB
+	service  *fulfillment.Service
+	handler  http.Handler
+	metrics  *api.Metrics
+	worker   *fulfillment.Worker
+	checkout *checkout.Service
+	refunds  *refund.Service
+	replica  string
+	lms      *lmstest.Server // the in-process stand-in in demo mode
+	lmsSrv   *http.Server
 }
 
 func (s *stack) close() {
@@ -151,6 +158,23 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	if cfg.JWTSecret == "" && cfg.Demo {
 		cfg.JWTSecret = "demo-secret"
 	}
+	if cfg.SandboxSecret == "" && cfg.Demo {
+		cfg.SandboxSecret = "demo-sandbox-secret"
+	}
+	processors := map[string]payment.Processor{}
+	for _, name := range cfg.ProcessorNames() {
+		switch name {
+		case payment.SandboxName:
+			processors[name] = &payment.Sandbox{Secret: []byte(cfg.SandboxSecret)}
+		default:
+			p, err := newProcessor(name, cfg)
+			if err != nil {
+				st.close()
+				return nil, err
+			}
+			processors[name] = p
+		}
+	}
 	st.metrics = api.NewMetrics(db)
 	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
 	registry, err := fulfillment.NewRegistry(cfg.Modules, []fulfillment.Module{&enrollment.Module{LMS: client}},
@@ -169,11 +193,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		Policy:   fulfillment.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap, Attempts: cfg.RetryAttempts},
 		Observer: st.metrics, Log: log,
 	}
+	st.checkout = &checkout.Service{Store: db, Fulfill: st.service, Processors: processors, Log: log}
+	st.refunds = &refund.Service{Store: db, Revoker: registry, Processors: processors, Policy: st.service.Policy,
+		Lease: cfg.Lease, WaitForLease: cfg.Lease, Log: log}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s-%d", host, os.Getpid())
 	st.worker = &fulfillment.Worker{Service: st.service, Owner: "worker-" + replica, Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
+	st.replica = replica
 	st.handler = api.NewServer(api.Deps{Log: log, Store: db, Service: st.service, Verifier: auth.NewVerifier(cfg.JWTSecret),
-		Metrics: st.metrics, Replica: replica})
+		Metrics: st.metrics, Replica: replica, Checkout: st.checkout, Refunds: st.refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo})
 	return st, nil
 }
 
@@ -198,17 +226,20 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr)
-	st, err := build(ctx, cfg, log, stdout)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	log.Info("starting", "config", cfg.String())
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	st, err := build(ctx, cfg, log, stdout)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.close()
+	log.Info("starting", "config", cfg.String())
 	if cfg.Demo {
 		c, err := st.db.PutCourse(ctx, demoCourse())
 		if err != nil {
@@ -223,7 +254,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv := &http.Server{Handler: st.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
-	go func() { st.worker.Run(workerCtx); close(workerDone) }()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Go(func() { st.worker.Run(workerCtx) })
+		wg.Go(func() { st.refunds.RunWorker(workerCtx, "refunds-"+st.replica, cfg.WorkerPoll) })
+		wg.Go(func() { st.checkout.RunReconciler(workerCtx, "reconciler-"+st.replica, 10*time.Second, time.Minute) })
+		wg.Wait()
+		close(workerDone)
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "fulfill listening on http://%s\n", ln.Addr())

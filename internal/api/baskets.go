@@ -83,6 +83,10 @@ func handleBasketCreate(d Deps, own *owners) http.Handler {
 		case !idem.Proceed:
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", "application/json")
+			if idem.Status >= 400 {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Cache-Control", "no-store")
+			}
 			w.WriteHeader(idem.Status)
 			_, _ = w.Write(idem.Body)
 			return
@@ -162,8 +166,15 @@ func createBasket(ctx context.Context, d Deps, own *owners, caller order.User, b
 		return http.StatusOK, basketView{ID: id}, err
 	}
 	if !b.Free() {
-		return 0, basketView{}, fmt.Errorf("%w: the basket costs %s %s and no payment processor is available yet", basket.ErrNotFree,
-			moneyString(b.Total, b.Currency), b.Currency)
+		if d.Checkout == nil || in.PaymentProcessorName == "" {
+			return 0, basketView{}, fmt.Errorf("%w: the basket costs %s %s; name a payment_processor_name", basket.ErrNotFree,
+				moneyString(b.Total, b.Currency), b.Currency)
+		}
+		id, data, err := d.Checkout.StartPayment(ctx, b, in.PaymentProcessorName, d.PublicURL)
+		if err != nil {
+			return 0, basketView{}, err
+		}
+		return http.StatusOK, basketView{ID: id, PaymentData: data}, nil
 	}
 	owner := own.next()
 	o, err := d.Store.PlaceOrder(ctx, b, caller.Username, owner, now.Add(d.Service.Lease))

@@ -12,6 +12,9 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
+	"fulfill/internal/refund"
+	"fulfill/internal/sqlstore"
 )
 
 // Problem is an RFC 9457 problem details document.
@@ -60,6 +63,16 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		p.Status = http.StatusNotAcceptable
 	case errors.Is(err, order.ErrConflict):
 		p.Status = http.StatusConflict
+	case errors.Is(err, refund.ErrNotFound):
+		p.Status = http.StatusNotFound
+	case errors.Is(err, refund.ErrInvalidTransition), errors.Is(err, refund.ErrConflict):
+		p.Status = http.StatusConflict
+	case errors.Is(err, refund.ErrInvalid), errors.Is(err, payment.ErrInvalid), errors.Is(err, payment.ErrUnknownProcessor):
+		p.Status = http.StatusBadRequest
+	case errors.Is(err, payment.ErrBadSignature):
+		p.Status = http.StatusForbidden
+	case errors.Is(err, payment.ErrAmountMismatch), errors.Is(err, sqlstore.ErrBasketNotFrozen):
+		p.Status = http.StatusBadRequest
 	case errors.Is(err, basket.ErrNotFree):
 		p.Status, p.Title = http.StatusBadRequest, "Payment required"
 	case errors.Is(err, basket.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, money.ErrInvalid), errors.Is(err, errBadRequest):

@@ -25,4 +25,20 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
 	mux.Handle("PATCH /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
 	mux.Handle("POST /api/v2/orders/fulfill/{$}", user(true, handleOrdersFulfill(d, own)))
+
+	if d.Refunds != nil {
+		mux.Handle("POST /api/v2/refunds/{$}", user(true, handleRefundCreate(d)))
+		mux.Handle("GET /api/v2/refunds/{$}", user(true, handleRefundList(d.Store)))
+		mux.Handle("GET /api/v2/refunds/{id}/{$}", user(true, handleRefundGet(d.Store)))
+		mux.Handle("PUT /api/v2/refunds/{id}/process/{$}", user(true, handleRefundProcess(d, own)))
+	}
+	if d.Checkout != nil {
+		// Processors authenticate their notifications with signatures, not JWTs.
+		mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, own, "sandbox"))
+		mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, own, "stripe"))
+		if d.Demo {
+			mux.Handle("GET /payment/sandbox/pay/{$}", handleSandboxPage(d))
+			mux.Handle("POST /payment/sandbox/pay/{$}", handleSandboxDecide(d, own))
+		}
+	}
 }

@@ -15,8 +15,10 @@ import (
 	"fulfill/internal/auth"
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
+	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
 )
 
@@ -35,7 +37,13 @@ type Store interface {
 	FinishIdempotent(ctx context.Context, username, key string, status int, body []byte) error
 	AbandonIdempotent(ctx context.Context, username, key string) error
 	Ready(ctx context.Context) error
+	ListRefunds(ctx context.Context, status refund.Status, orderID, afterID int64, limit int) ([]refund.Refund, error)
+	GetRefund(ctx context.Context, id int64) (refund.Refund, error)
+	BasketPayment(ctx context.Context, id int64) (BasketPayment, error)
 }
+
+// BasketPayment is what the sandbox payment page shows of a basket.
+type BasketPayment = sqlstore.BasketPayment
 
 // Deps are the server's dependencies.
 type Deps struct {
@@ -44,6 +52,14 @@ type Deps struct {
 	Service  *fulfillment.Service
 	Verifier *auth.Verifier
 	Metrics  *Metrics
+	// Checkout runs paid checkouts; nil disables them.
+	Checkout *checkout.Service
+	// Refunds creates and processes refunds; nil disables the refund API.
+	Refunds *refund.Service
+	// PublicURL is the service's own base URL, for payment pages.
+	PublicURL string
+	// Demo serves the sandbox processor's payment page.
+	Demo bool
 	// Replica names this process in lease owners and logs.
 	Replica string
 	Now     func() time.Time

@@ -93,6 +93,7 @@ type lineView struct {
 	LastError        string      `json:"last_error,omitempty"`
 	NextAttemptAt    *time.Time  `json:"next_attempt_at"`
 	FulfilledAt      *time.Time  `json:"fulfilled_at"`
+	RefundStatus     *string     `json:"refund_status"`
 }
 
 type noteView struct {
@@ -140,10 +141,17 @@ func viewOrder(o order.Order) orderView {
 			UnitPriceExclTax: money.Format(l.UnitPriceMinor, o.Currency), LinePriceExclTax: money.Format(l.LinePriceMinor, o.Currency),
 			Product:  productView{ID: l.ProductID, Title: l.Title, ProductClass: string(l.Class), SKU: l.SKU, AttributeValues: attributesView(l.Attributes)},
 			Attempts: l.Attempts, LastErrorClass: l.LastErrorClass, LastHTTPStatus: l.LastHTTPStatus, LastError: l.LastError,
-			NextAttemptAt: l.NextAttemptAt, FulfilledAt: l.FulfilledAt})
+			NextAttemptAt: l.NextAttemptAt, FulfilledAt: l.FulfilledAt, RefundStatus: refundStatus(l.RefundStatus)})
 	}
 	for _, n := range o.Notes {
 		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Message: n.Message, LineID: n.LineID, Created: n.CreatedAt})
 	}
 	return v
+}
+
+func refundStatus(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -35,6 +35,12 @@ type Config struct {
 	WorkerPoll       time.Duration
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	PublicURL        string
+	Processors       string
+	SandboxSecret    string
+	StripeKey        string
+	StripeWebhook    string
+	StripeBackend    string
 	// Modules maps product classes to fulfillment module names.
 	Modules map[catalog.Class]string
 }
@@ -58,6 +64,12 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.WorkerPoll, "worker-poll", 250*time.Millisecond, "pause of the retry worker when nothing is due")
 	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 20, "failures in a row that open a module's circuit breaker")
 	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 5*time.Second, "how long an open breaker waits before probing")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the service's public base URL, for payment pages (default http://<addr>)")
+	fs.StringVar(&c.Processors, "payment-processors", "sandbox", "enabled payment processors, comma-separated: sandbox, stripe")
+	fs.StringVar(&c.SandboxSecret, "sandbox-secret", "", "HMAC secret of the sandbox processor's notifications")
+	fs.StringVar(&c.StripeKey, "stripe-secret-key", "", "Stripe secret API key")
+	fs.StringVar(&c.StripeWebhook, "stripe-webhook-secret", "", "Stripe webhook signing secret")
+	fs.StringVar(&c.StripeBackend, "stripe-backend-url", "", "Stripe API base URL (default Stripe's; stripe-mock in tests)")
 	return c
 }
 
@@ -143,7 +155,28 @@ func (c *Config) Validate() error {
 	case c.Partner == "":
 		return fmt.Errorf("--partner must not be empty")
 	}
+	for _, p := range c.ProcessorNames() {
+		switch {
+		case p == "sandbox" && c.SandboxSecret == "" && !c.Demo:
+			return fmt.Errorf("the sandbox processor needs --sandbox-secret (or FULFILL_SANDBOX_SECRET)")
+		case p == "stripe" && (c.StripeKey == "" || c.StripeWebhook == ""):
+			return fmt.Errorf("the stripe processor needs --stripe-secret-key and --stripe-webhook-secret")
+		case p != "sandbox" && p != "stripe":
+			return fmt.Errorf("unknown payment processor %q", p)
+		}
+	}
 	return nil
+}
+
+// ProcessorNames lists the enabled payment processors.
+func (c Config) ProcessorNames() []string {
+	var out []string
+	for _, p := range strings.Split(c.Processors, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // String prints the config with secrets masked.
@@ -154,8 +187,9 @@ func (c Config) String() string {
 		}
 		return "****"
 	}
-	return fmt.Sprintf("addr=%s db=%s lms-url=%s lms-api-key=%s jwt-secret=%s partner=%s demo=%t modules=%v",
-		c.Addr, maskURL(c.DB), c.LMSURL, mask(c.LMSAPIKey), mask(c.JWTSecret), c.Partner, c.Demo, c.Modules)
+	return fmt.Sprintf("addr=%s db=%s lms-url=%s lms-api-key=%s jwt-secret=%s partner=%s demo=%t modules=%v processors=%s sandbox-secret=%s stripe-secret-key=%s",
+		c.Addr, maskURL(c.DB), c.LMSURL, mask(c.LMSAPIKey), mask(c.JWTSecret), c.Partner, c.Demo, c.Modules, c.Processors,
+		mask(c.SandboxSecret), mask(c.StripeKey))
 }
 
 func maskURL(u string) string {

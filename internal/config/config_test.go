@@ -21,7 +21,7 @@ func TestLoadPrecedence(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	c := Flags(fs)
 	require.NoError(t, fs.Parse([]string{"--addr", "flag:1", "--config", file}))
-	env := map[string]string{"FULFILL_PARTNER": "ENV", "FULFILL_ADDR": "env:1", "FULFILL_JWT_SECRET": "s"}
+	env := map[string]string{"FULFILL_PARTNER": "ENV", "FULFILL_ADDR": "env:1", "FULFILL_JWT_SECRET": "s", "FULFILL_SANDBOX_SECRET": "x"}
 	require.NoError(t, Load(fs, c, func(k string) string { return env[k] }))
 	require.Equal(t, "flag:1", c.Addr, "flag beats env and file")
 	require.Equal(t, "ENV", c.Partner, "env beats file")

@@ -164,9 +164,12 @@ func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, n
 // the order is not Open or Fulfillment Error.
 func (s *Service) Resubmit(ctx context.Context, number, owner, actor string) (order.Order, error) {
 	deadline := s.now().Add(s.WaitForLease)
-	for {
+	for waited := false; ; waited = true {
 		now := s.now()
 		c, err := s.Store.ClaimOrder(ctx, number, owner, now, now.Add(s.Lease))
+		if errors.Is(err, order.ErrNotFulfillable) && waited && c.Order.Status == order.StatusComplete {
+			return c.Order, nil // the actor we waited for completed it
+		}
 		if err != nil {
 			return c.Order, err
 		}

@@ -54,6 +54,9 @@ type Line struct {
 	LastError      string
 	NextAttemptAt  *time.Time
 	FulfilledAt    *time.Time
+	// RefundStatus is the status of the line's refund ("" if none; a
+	// Denied refund shows only when no other refund exists).
+	RefundStatus string
 }
 
 // Note is an order note; fulfillment errors keep the remote system's message

@@ -101,7 +101,11 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 	if err != nil || len(orderIDs) == 0 {
 		return nil, err
 	}
-	os, err := db.loadOrders(ctx, db.r, orderIDs)
+	var os []order.Order
+	err = db.read(ctx, func(tx *sql.Tx) error {
+		os, err = db.loadOrders(ctx, tx, orderIDs)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -63,50 +63,56 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner stri
 			placeholders(len(b.Lines), 5, 0), args...); err != nil {
 			return fmt.Errorf("insert basket lines: %w", err)
 		}
-		o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
-		if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
-			return fmt.Errorf("insert order: %w", err)
-		}
-		args = args[:0]
-		for _, l := range b.Lines {
-			raw, err := json.Marshal(l.Product.Attributes)
-			if err != nil {
-				return err
-			}
-			price := l.Product.Stock.Price.Minor
-			args = append(args, o.ID, l.Product.ID, l.Product.Class, l.Product.Title, l.Product.Stock.SKU, string(raw),
-				l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil))
-		}
-		rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
-			quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until) VALUES `+
-			placeholders(len(b.Lines), 13, 0)+` RETURNING id, sku`, args...)
-		if err != nil {
-			return fmt.Errorf("insert order lines: %w", err)
-		}
-		ids := map[string]int64{}
-		for rows.Next() {
-			var id int64
-			var sku string
-			if err := rows.Scan(&id, &sku); err != nil {
-				rows.Close()
-				return err
-			}
-			ids[sku] = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, l := range b.Lines {
-			o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
-				Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
-				UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: l.Product.Stock.Price.Minor * int64(l.Quantity), Status: order.LineOpen})
-		}
-		return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
+		return db.insertOrder(ctx, tx, &o, b, actor, owner, leaseUntil, now)
 	})
 	return o, err
+}
+
+// insertOrder writes the order of basket b (o has its user and basket set),
+// its lines leased by owner, and the first history row.
+func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *order.Order, b basket.Basket, actor, owner string, leaseUntil, now time.Time) error {
+	o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+		o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	args := make([]any, 0, 13*len(b.Lines))
+	for _, l := range b.Lines {
+		raw, err := json.Marshal(l.Product.Attributes)
+		if err != nil {
+			return err
+		}
+		price := l.Product.Stock.Price.Minor
+		args = append(args, o.ID, l.Product.ID, l.Product.Class, l.Product.Title, l.Product.Stock.SKU, string(raw),
+			l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil))
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until) VALUES `+
+		placeholders(len(b.Lines), 13, 0)+` RETURNING id, sku`, args...)
+	if err != nil {
+		return fmt.Errorf("insert order lines: %w", err)
+	}
+	ids := map[string]int64{}
+	for rows.Next() {
+		var id int64
+		var sku string
+		if err := rows.Scan(&id, &sku); err != nil {
+			rows.Close()
+			return err
+		}
+		ids[sku] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, l := range b.Lines {
+		o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
+			Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
+			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: l.Product.Stock.Price.Minor * int64(l.Quantity), Status: order.LineOpen})
+	}
+	return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
 }
 
 func (db *DB) insertHistory(ctx context.Context, tx *sql.Tx, orderID int64, hs []order.HistoryEntry) error {
@@ -197,6 +203,30 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	rows, err = q.QueryContext(ctx, `SELECT ol.order_id, rl.order_line_id, rl.status FROM refund_lines rl JOIN order_lines ol ON ol.id = rl.order_line_id
+		WHERE ol.order_id IN (`+in+`) ORDER BY rl.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load refund lines: %w", err)
+	}
+	for rows.Next() {
+		var oid, lid int64
+		var st string
+		if err := rows.Scan(&oid, &lid, &st); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if o := byID[oid]; o != nil {
+			for i := range o.Lines {
+				if o.Lines[i].ID == lid && (o.Lines[i].RefundStatus == "" || o.Lines[i].RefundStatus == "Denied") {
+					o.Lines[i].RefundStatus = st
+				}
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	rows, err = q.QueryContext(ctx, `SELECT id, order_id, COALESCE(line_id, 0), kind, message, created_at FROM order_notes
 		WHERE order_id IN (`+in+`) ORDER BY id`, args...)
 	if err != nil {
@@ -228,8 +258,12 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 }
 
 // GetOrder returns an order by number with lines and notes; order.ErrNotFound.
-func (db *DB) GetOrder(ctx context.Context, number string) (order.Order, error) {
-	return db.getOrder(ctx, db.r, number)
+func (db *DB) GetOrder(ctx context.Context, number string) (o order.Order, err error) {
+	err = db.read(ctx, func(tx *sql.Tx) error {
+		o, err = db.getOrder(ctx, tx, number)
+		return err
+	})
+	return o, err
 }
 
 func (db *DB) getOrder(ctx context.Context, q querier, number string) (order.Order, error) {
@@ -312,7 +346,12 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return db.loadOrders(ctx, db.r, ids)
+	var out []order.Order
+	err = db.read(ctx, func(tx *sql.Tx) error {
+		out, err = db.loadOrders(ctx, tx, ids)
+		return err
+	})
+	return out, err
 }
 
 // History returns the status history of an order, oldest first.

@@ -70,6 +70,7 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
 		}
+		readDSN := "file:" + path + "?" + q.Encode()
 		q.Set("_txlock", "immediate")
 		dsn := "file:" + path + "?" + q.Encode()
 		w, err := sql.Open("sqlite", dsn)
@@ -78,7 +79,8 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 		}
 		w.SetMaxOpenConns(1)
 		w.SetConnMaxIdleTime(0)
-		r, err := sql.Open("sqlite", dsn)
+		// Readers begin deferred transactions: a snapshot, no write lock.
+		r, err := sql.Open("sqlite", readDSN)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -224,6 +226,21 @@ func (n nullTime) Value() (driver.Value, error) {
 		return nil, nil
 	}
 	return n.Time, nil
+}
+
+// read runs fn in a read-only transaction, so that an order and its lines
+// come from one snapshot even while other requests commit.
+func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.r.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
 }
 
 // tx runs fn in a write transaction.

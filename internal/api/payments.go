@@ -1,0 +1,152 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+
+	"fulfill/internal/payment"
+)
+
+// handlePaymentNotify receives a processor's notification: verified by its
+// signature (a bad one is refused and changes nothing), recorded, then
+// acted on. A replay answers success and places nothing twice.
+func handlePaymentNotify(d Deps, own *owners, processor string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := logFrom(r)
+		p, err := d.Checkout.Processor(processor)
+		if err != nil {
+			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: err.Error()})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			writeError(w, r, log, fmt.Errorf("%w: cannot read body: %v", errBadRequest, err))
+			return
+		}
+		n, err := p.ParseNotification(r.Context(), r.Header, body)
+		if errors.Is(err, payment.ErrIgnored) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ignored"})
+			return
+		}
+		if err != nil {
+			if errors.Is(err, payment.ErrBadSignature) {
+				log.Warn("payment notification refused: bad signature", "processor", processor, "remote", r.RemoteAddr)
+			}
+			writeError(w, r, log, err)
+			return
+		}
+		res, err := d.Checkout.Handle(r.Context(), n, own.next())
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := map[string]any{"basket_id": n.BasketID, "reference": n.Reference, "replayed": res.Replayed}
+		if res.Declined {
+			out["status"] = "declined"
+		} else {
+			out["order_number"], out["order_status"], out["status"] = res.Order.Number, string(res.Order.Status), "accepted"
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+var sandboxPage = template.Must(template.New("pay").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox payment</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}
+.card{border:1px solid #ddd;border-radius:.5rem;padding:1.5rem}button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.5rem;border-radius:.3rem;border:1px solid #888;cursor:pointer}
+.accept{background:#1a7f37;color:#fff;border-color:#1a7f37}.decline{background:#fff}</style></head>
+<body><div class="card"><h1>Sandbox payment</h1>
+{{if .Error}}<p role="alert">{{.Error}}</p>{{else}}
+<p>Basket {{.ID}} for <strong>{{.Username}}</strong>: <strong>{{.Amount}} {{.Currency}}</strong></p>
+{{if eq .Status "Frozen"}}
+<form method="post" action="/payment/sandbox/pay/"><input type="hidden" name="basket_id" value="{{.ID}}">
+<button class="accept" name="decision" value="accept">Pay {{.Amount}} {{.Currency}}</button>
+<button class="decline" name="decision" value="decline">Decline</button></form>
+{{else}}<p>This basket is {{.Status}}.</p>{{end}}{{end}}
+{{if .Result}}<p role="status">{{.Result}}</p>{{end}}
+</div></body></html>`))
+
+type sandboxView struct {
+	ID                                        int64
+	Username, Amount, Currency, Status, Error string
+	Result                                    string
+}
+
+// handleSandboxPage is the sandbox gateway's hosted payment page (demo).
+func handleSandboxPage(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := sandboxView{}
+		id, err := strconv.ParseInt(r.URL.Query().Get("basket_id"), 10, 64)
+		if err == nil {
+			var b BasketPayment
+			b, err = d.Store.BasketPayment(r.Context(), id)
+			v = sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: b.Status}
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			v.Error = "No such basket."
+		}
+		_ = sandboxPage.Execute(w, v)
+	})
+}
+
+// handleSandboxDecide plays the gateway: it signs the person's decision as
+// the sandbox processor would and hands it to the same notification path.
+func handleSandboxDecide(d Deps, own *owners) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := logFrom(r)
+		id, err := strconv.ParseInt(r.FormValue("basket_id"), 10, 64)
+		decision := payment.Decision(r.FormValue("decision"))
+		if err != nil || (decision != payment.Accept && decision != payment.Decline) {
+			writeError(w, r, log, fmt.Errorf("%w: basket_id and decision (accept or decline) are required", errBadRequest))
+			return
+		}
+		b, err := d.Store.BasketPayment(r.Context(), id)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		p, err := d.Checkout.Processor(payment.SandboxName)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		sb, ok := p.(*payment.Sandbox)
+		if !ok {
+			writeError(w, r, log, errors.New("sandbox processor misconfigured"))
+			return
+		}
+		ref := make([]byte, 8)
+		_, _ = rand.Read(ref)
+		body, _ := json.Marshal(payment.SandboxNotification{BasketID: id, Reference: "txn-" + hex.EncodeToString(ref),
+			Amount: b.Total.String(), Currency: b.Total.Currency, Decision: decision})
+		h := http.Header{}
+		h.Set(payment.SignatureHeader, payment.Sign(sb.Secret, body))
+		n, err := p.ParseNotification(r.Context(), h, body)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		res, err := d.Checkout.Handle(r.Context(), n, own.next())
+		v := sandboxView{ID: id, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: "Submitted"}
+		switch {
+		case err != nil:
+			v.Error = err.Error()
+		case res.Declined:
+			v.Status, v.Result = "Open", "Payment declined; the basket is open again."
+		default:
+			v.Result = fmt.Sprintf("Paid. Order %s is %s.", res.Order.Number, res.Order.Status)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = sandboxPage.Execute(w, v)
+	})
+}

@@ -1,0 +1,77 @@
+// Package payment holds the payment processor interface, as Otto's: build
+// the parameters of the payment page from a basket, read the processor's
+// notification, and issue a credit. Processors are enabled by configuration.
+package payment
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"fulfill/internal/money"
+)
+
+// Errors.
+var (
+	// ErrBadSignature: the notification is not signed by the processor.
+	ErrBadSignature = errors.New("payment notification signature is invalid")
+	// ErrIgnored: a genuine notification of a kind that needs no action.
+	ErrIgnored = errors.New("payment notification needs no action")
+	// ErrInvalid: a notification or request that cannot be read.
+	ErrInvalid = errors.New("invalid payment notification")
+	// ErrAmountMismatch: the amount or currency paid is not the basket's.
+	ErrAmountMismatch = errors.New("paid amount does not match the basket")
+	// ErrUnknownProcessor: no enabled processor has that name.
+	ErrUnknownProcessor = errors.New("unknown payment processor")
+	// ErrCredit: the processor refused or failed a credit.
+	ErrCredit = errors.New("credit failed")
+)
+
+// Decision is the processor's verdict on a payment.
+type Decision string
+
+// Decisions.
+const (
+	Accept  Decision = "accept"
+	Decline Decision = "decline"
+)
+
+// Notification is a processor's word that a basket was paid or declined.
+type Notification struct {
+	Processor string
+	Reference string // the processor's transaction id
+	BasketID  int64
+	Amount    money.Amount
+	Decision  Decision
+	Raw       []byte
+}
+
+// Basket is what a processor needs to know of a frozen basket.
+type Basket struct {
+	ID       int64
+	Username string
+	Email    string
+	Total    money.Amount
+}
+
+// Data is the payment_data of Otto's basket API answer.
+type Data struct {
+	ProcessorName string            `json:"payment_processor_name"`
+	FormData      map[string]string `json:"payment_form_data"`
+	PageURL       string            `json:"payment_page_url"`
+}
+
+// Processor is a payment gateway.
+type Processor interface {
+	// Name is the name used in configuration and in payment_processor_name.
+	Name() string
+	// PaymentData prepares the payment of a frozen basket; baseURL is the
+	// service's own public URL, for pages and return links.
+	PaymentData(ctx context.Context, b Basket, baseURL string) (Data, error)
+	// ParseNotification verifies a notification (ErrBadSignature) and reads it.
+	ParseNotification(ctx context.Context, header http.Header, body []byte) (Notification, error)
+	// IssueCredit gives amount back on the payment reference and returns the
+	// credit's own reference. key is stable per refund so that a retried
+	// credit is not paid twice by processors that de-duplicate.
+	IssueCredit(ctx context.Context, orderNumber, reference string, amount money.Amount, key string) (string, error)
+}

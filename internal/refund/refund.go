@@ -1,0 +1,143 @@
+// Package refund holds refunds of order lines and their two state machines,
+// with Otto's status names and transitions, and the service that approves
+// them: credit through the payment processor, then revocation through the
+// fulfillment modules.
+package refund
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors.
+var (
+	ErrInvalidTransition = errors.New("invalid refund status transition")
+	ErrNotFound          = errors.New("refund not found")
+	ErrConflict          = errors.New("refund changed concurrently")
+	ErrInvalid           = errors.New("invalid refund request")
+)
+
+// Status is the status of a refund.
+type Status string
+
+// Refund statuses (Otto's REFUND pipeline).
+const (
+	// StatusOpen: created, waiting for approval or denial.
+	StatusOpen Status = "Open"
+	// StatusDenied: refused. Terminal.
+	StatusDenied Status = "Denied"
+	// StatusPaymentRefundError: the credit failed; retried by the queue.
+	StatusPaymentRefundError Status = "Payment Refund Error"
+	// StatusPaymentRefunded: credited; revocation follows.
+	StatusPaymentRefunded Status = "Payment Refunded"
+	// StatusRevocationError: a line could not be revoked; retried.
+	StatusRevocationError Status = "Revocation Error"
+	// StatusComplete: credited and revoked. Terminal.
+	StatusComplete Status = "Complete"
+)
+
+// Statuses lists every refund status.
+func Statuses() []Status {
+	return []Status{StatusOpen, StatusDenied, StatusPaymentRefundError, StatusPaymentRefunded, StatusRevocationError, StatusComplete}
+}
+
+var transitions = map[Status][]Status{
+	StatusOpen:               {StatusDenied, StatusPaymentRefundError, StatusPaymentRefunded},
+	StatusPaymentRefundError: {StatusPaymentRefunded, StatusPaymentRefundError},
+	StatusPaymentRefunded:    {StatusRevocationError, StatusComplete},
+	StatusRevocationError:    {StatusRevocationError, StatusComplete},
+	StatusDenied:             {},
+	StatusComplete:           {},
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { _, ok := transitions[s]; return ok }
+
+// Transition checks a refund status change. Unlike orders, moving to the
+// same status is only allowed where the table lists a self-loop (Otto).
+func Transition(from, to Status) error {
+	for _, s := range transitions[from] {
+		if s == to {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: refund %q → %q", ErrInvalidTransition, from, to)
+}
+
+// LineStatus is the status of a refund line.
+type LineStatus string
+
+// Refund line statuses (Otto's REFUND_LINE pipeline).
+const (
+	LineOpen            LineStatus = "Open"
+	LineRevocationError LineStatus = "Revocation Error"
+	LineDenied          LineStatus = "Denied"
+	LineComplete        LineStatus = "Complete"
+)
+
+// LineStatuses lists every refund line status.
+func LineStatuses() []LineStatus {
+	return []LineStatus{LineOpen, LineRevocationError, LineDenied, LineComplete}
+}
+
+var lineTransitions = map[LineStatus][]LineStatus{
+	LineOpen:            {LineDenied, LineRevocationError, LineComplete},
+	LineRevocationError: {LineRevocationError, LineComplete},
+	LineDenied:          {},
+	LineComplete:        {},
+}
+
+// LineTransition checks a refund line status change.
+func LineTransition(from, to LineStatus) error {
+	for _, s := range lineTransitions[from] {
+		if s == to {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: refund line %q → %q", ErrInvalidTransition, from, to)
+}
+
+// Action is what an approver asks of a refund.
+type Action string
+
+// Actions of PUT /api/v2/refunds/{id}/process/.
+const (
+	ActionApprove            Action = "approve"
+	ActionApprovePaymentOnly Action = "approve_payment_only"
+	ActionDeny               Action = "deny"
+)
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool {
+	return a == ActionApprove || a == ActionApprovePaymentOnly || a == ActionDeny
+}
+
+// Refund is a request to give money back for some lines of one order.
+type Refund struct {
+	ID               int64
+	OrderID          int64
+	OrderNumber      string
+	Username         string
+	Status           Status
+	Action           Action
+	TotalCreditMinor int64
+	Currency         string
+	Attempts         int
+	LastError        string
+	NeedsAttention   bool
+	NextAttemptAt    *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	Lines            []Line
+}
+
+// Line is one refunded order line.
+type Line struct {
+	ID              int64
+	OrderLineID     int64
+	LineCreditMinor int64
+	Quantity        int
+	Status          LineStatus
+	LastError       string
+}
