@@ -283,16 +283,24 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 func printDemo(w io.Writer, addr, token string, c catalog.Course) {
 	fmt.Fprintf(w, "\nDemo course %s:\n", c.ID)
-	var free string
+	var free, paid string
 	for _, s := range c.Seats {
 		fmt.Fprintf(w, "  %-20s SKU %s  %s %s\n", s.Mode(), s.SKU, s.Price, s.Price.Currency)
 		if s.Price.Minor == 0 && free == "" {
 			free = s.SKU
 		}
+		if s.Price.Minor > 0 && paid == "" {
+			paid = s.SKU
+		}
 	}
 	fmt.Fprintf(w, "\nStaff token (30 days):\n  export TOKEN=%s\n", token)
 	fmt.Fprintf(w, "\nBuy the free seat:\n  curl -s -X POST http://%s/api/v2/baskets/ -H \"Authorization: JWT $TOKEN\" -H 'Content-Type: application/json' -d '{\"products\":[{\"sku\":\"%s\"}],\"checkout\":true}'\n", addr, free)
-	fmt.Fprintf(w, "\nSee the order:\n  curl -s http://%s/api/v2/orders/ -H \"Authorization: JWT $TOKEN\"\n\n", addr)
+	fmt.Fprintf(w, "\nSee the order:\n  curl -s http://%s/api/v2/orders/ -H \"Authorization: JWT $TOKEN\"\n", addr)
+	if paid != "" {
+		fmt.Fprintf(w, "\nBuy a paid seat through the sandbox processor (open payment_data.payment_page_url in a browser to pay):\n")
+		fmt.Fprintf(w, "  curl -s -X POST http://%s/api/v2/baskets/ -H \"Authorization: JWT $TOKEN\" -H 'Content-Type: application/json' -d '{\"products\":[{\"sku\":\"%s\"}],\"checkout\":true,\"payment_processor_name\":\"sandbox\"}'\n", addr, paid)
+	}
+	fmt.Fprintln(w)
 }
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
