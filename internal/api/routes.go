@@ -32,6 +32,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET /api/v2/refunds/{id}/{$}", user(true, handleRefundGet(d.Store)))
 		mux.Handle("PUT /api/v2/refunds/{id}/process/{$}", user(true, handleRefundProcess(d, own)))
 	}
+	if d.Dashboard != nil {
+		mux.Handle("/dashboard/", d.Dashboard)
+	}
 	if d.Checkout != nil {
 		// Processors authenticate their notifications with signatures, not JWTs.
 		mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, own, "sandbox"))

@@ -60,6 +60,8 @@ type Deps struct {
 	PublicURL string
 	// Demo serves the sandbox processor's payment page.
 	Demo bool
+	// Dashboard is the operators' pages, mounted under /dashboard/ (nil: none).
+	Dashboard http.Handler
 	// Replica names this process in lease owners and logs.
 	Replica string
 	Now     func() time.Time
