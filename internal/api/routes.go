@@ -35,6 +35,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	if d.Dashboard != nil {
 		mux.Handle("/dashboard/", d.Dashboard)
 	}
+	if d.Storefront != nil {
+		for _, p := range []string{"/basket/", "/checkout/", "/login", "/register", "/logout", "/static/storefront/"} {
+			mux.Handle(p, d.Storefront)
+		}
+	}
 	if d.Checkout != nil {
 		// Processors authenticate their notifications with signatures, not JWTs.
 		mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, own, "sandbox"))

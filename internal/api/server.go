@@ -62,6 +62,13 @@ type Deps struct {
 	Demo bool
 	// Dashboard is the operators' pages, mounted under /dashboard/ (nil: none).
 	Dashboard http.Handler
+	// Storefront is the learner's pages: /basket/…, /checkout/…, sign-in
+	// and registration (nil: none).
+	Storefront http.Handler
+	// Rollout says which SKUs and courses are sold here (nil: all).
+	Rollout *catalog.Rollout
+	// ServiceUsers may act for other users, as staff may.
+	ServiceUsers []string
 	// Replica names this process in lease owners and logs.
 	Replica string
 	Now     func() time.Time

@@ -299,3 +299,42 @@ func SeatSKU(partner, courseID string, s Seat) string {
 	h := hex.EncodeToString(sum[:])
 	return strings.ToUpper(h[len(h)-7:])
 }
+
+// ErrNotSoldHere is returned for a SKU that the incremental rollout keeps
+// on the old order workflow.
+var ErrNotSoldHere = errors.New("not sold here")
+
+// Rollout says which products are sold by this service during an
+// incremental rollout: only the listed courses (when any are listed), and
+// never the listed SKUs.
+type Rollout struct {
+	Courses    []string
+	UnsoldSKUs []string
+}
+
+// Sold reports whether p may be bought here; the error says why not.
+func (r *Rollout) Sold(p Product) error {
+	if r == nil {
+		return nil
+	}
+	if p.Stock != nil {
+		for _, s := range r.UnsoldSKUs {
+			if s == p.Stock.SKU {
+				return fmt.Errorf("%w: SKU %s is not sold by this service yet", ErrNotSoldHere, s)
+			}
+		}
+	}
+	if len(r.Courses) == 0 {
+		return nil
+	}
+	course := p.CourseID
+	if course == "" {
+		course = p.Attributes.String("course_key")
+	}
+	for _, c := range r.Courses {
+		if c == course {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: course %s is not sold by this service yet", ErrNotSoldHere, course)
+}

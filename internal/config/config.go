@@ -41,6 +41,15 @@ type Config struct {
 	StripeKey        string
 	StripeWebhook    string
 	StripeBackend    string
+	LMSLoginURL      string
+	LMSRegisterURL   string
+	LMSDashboardURL  string
+	SoldCourses      string
+	UnsoldSKUs       string
+	ServiceUsers     string
+	WebhookURL       string
+	WebhookSecret    string
+	PublishCourses   bool
 	// Modules maps product classes to fulfillment module names.
 	Modules map[catalog.Class]string
 }
@@ -70,6 +79,15 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.StripeKey, "stripe-secret-key", "", "Stripe secret API key")
 	fs.StringVar(&c.StripeWebhook, "stripe-webhook-secret", "", "Stripe webhook signing secret")
 	fs.StringVar(&c.StripeBackend, "stripe-backend-url", "", "Stripe API base URL (default Stripe's; stripe-mock in tests)")
+	fs.StringVar(&c.LMSLoginURL, "lms-login-url", "", "where signed-out learners sign in (default: the demo form, or {lms-url}/login)")
+	fs.StringVar(&c.LMSRegisterURL, "lms-register-url", "", "where new learners register (default: the demo form, or {lms-url}/register)")
+	fs.StringVar(&c.LMSDashboardURL, "lms-dashboard-url", "", "the learner's LMS dashboard, linked from the receipt (default {lms-url}/dashboard)")
+	fs.StringVar(&c.SoldCourses, "sold-courses", "", "incremental rollout: only these course ids are sold here (comma-separated; empty: all)")
+	fs.StringVar(&c.UnsoldSKUs, "unsold-skus", "", "incremental rollout: SKUs not sold here (comma-separated)")
+	fs.StringVar(&c.ServiceUsers, "service-users", "", "usernames allowed to act for other users (comma-separated), besides staff")
+	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL the webhook fulfillment module posts lines to")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret signing the webhook module's requests")
+	fs.BoolVar(&c.PublishCourses, "publish-courses", true, "publish course modes and SKUs to the LMS when a course is saved")
 	return c
 }
 
@@ -166,6 +184,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// List splits a comma-separated setting.
+func List(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ProcessorNames lists the enabled payment processors.
