@@ -5,9 +5,14 @@ import (
 
 	"fulfill/internal/config"
 	"fulfill/internal/payment"
+	"fulfill/internal/payment/stripe"
 )
 
 // newProcessor builds a configured payment processor other than the sandbox.
 func newProcessor(name string, cfg *config.Config) (payment.Processor, error) {
-	return nil, fmt.Errorf("payment processor %q is not available in this build", name)
+	switch name {
+	case stripe.Name:
+		return stripe.New(stripe.Config{SecretKey: cfg.StripeKey, WebhookSecret: cfg.StripeWebhook, BackendURL: cfg.StripeBackend})
+	}
+	return nil, fmt.Errorf("unknown payment processor %q", name)
 }

@@ -22,17 +22,20 @@ import (
 	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/payment"
+	"fulfill/internal/payment/stripe"
+	"fulfill/internal/payment/stripe/stripemock"
 	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
 	"fulfill/internal/sqlstore/sqlstoretest"
 )
 
 const (
-	secret        = "test-secret"
-	lmsKey        = "lms-key"
-	course        = "course-v1:edX+DemoX+Demo"
-	course2       = "course-v1:edX+Second+Run"
-	sandboxSecret = "sandbox-secret"
+	secret              = "test-secret"
+	lmsKey              = "lms-key"
+	course              = "course-v1:edX+DemoX+Demo"
+	course2             = "course-v1:edX+Second+Run"
+	sandboxSecret       = "sandbox-secret"
+	stripeWebhookSecret = "whsec_test"
 )
 
 // env is a whole service over real HTTP: a real database, the real API
@@ -60,6 +63,7 @@ type envOpts struct {
 	lmsKey           string
 	modules          map[catalog.Class]string
 	worker           bool
+	stripeBackend    string // enables the Stripe processor against this API (stripe-mock)
 }
 
 func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
@@ -104,6 +108,11 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 		WaitForLease: 10 * time.Second, BreakerDelay: o.breakerCooldown, Observer: e.metrics, Log: log}
 	e.sandbox = &payment.Sandbox{Secret: []byte(sandboxSecret)}
 	processors := map[string]payment.Processor{payment.SandboxName: e.sandbox}
+	if o.stripeBackend != "" {
+		sp, err := stripe.New(stripe.Config{SecretKey: stripemock.Key, WebhookSecret: stripeWebhookSecret, BackendURL: o.stripeBackend})
+		require.NoError(t, err)
+		processors[stripe.Name] = sp
+	}
 	co := &checkout.Service{Store: e.db, Fulfill: e.svc, Processors: processors, Log: log}
 	e.refunds = &refund.Service{Store: e.db, Revoker: reg, Processors: processors, Policy: o.policy, Lease: e.svc.Lease,
 		WaitForLease: 10 * time.Second, Log: log}

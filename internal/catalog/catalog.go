@@ -69,6 +69,7 @@ func ClassDefs() map[Class][]AttributeDef {
 			{Name: "course_key", Type: AttrText, Required: true},
 			{Name: "seat_type", Type: AttrText, Required: true},
 			{Name: "id_verification_required", Type: AttrBoolean},
+			{Name: "seat_sku", Type: AttrText},
 		},
 		ClassCourseEntitlement: {
 			{Name: "UUID", Type: AttrText, Required: true},
@@ -213,6 +214,30 @@ type Seat struct {
 	Price                  money.Amount
 	Expires                *time.Time
 	SKU                    string
+	// BulkSKU sells enrollment codes for this seat (verified and
+	// professional seats, as Otto's ENROLLMENT_CODE_SEAT_TYPES); "" if none.
+	BulkSKU string
+}
+
+// HasEnrollmentCode reports whether the seat is also sold in bulk as
+// enrollment codes.
+func (s Seat) HasEnrollmentCode() bool {
+	return s.CertificateType == CertVerified || s.CertificateType == CertProfessional
+}
+
+// EnrollmentCodeAttributes are the attributes of the seat's Enrollment Code
+// product.
+func (s Seat) EnrollmentCodeAttributes(courseID string) Attributes {
+	return Attributes{"course_key": courseID, "seat_type": s.CertificateType, "id_verification_required": s.IDVerificationRequired, "seat_sku": s.SKU}
+}
+
+// EnrollmentCodeSKU is the SKU of a seat's enrollment codes, derived like a
+// seat's from its defining fields.
+func EnrollmentCodeSKU(partner, courseID string, s Seat) string {
+	in := strings.ToLower(strings.Join([]string{"enrollment code", s.CertificateType, courseID, fmt.Sprint(s.IDVerificationRequired), partner}, " "))
+	sum := md5.Sum([]byte(in))
+	h := hex.EncodeToString(sum[:])
+	return strings.ToUpper(h[len(h)-7:])
 }
 
 // Mode is the LMS course mode of the seat.

@@ -36,8 +36,11 @@ type Result struct {
 	// timeout, 5xx, 408, 429); configuration errors and other 4xx are not.
 	Retryable  bool
 	RetryAfter time.Duration
-	StartedAt  time.Time
-	Duration   time.Duration
+	// Data is what the remote side returned that revocation will need
+	// (an entitlement's uuid); it is kept on the line.
+	Data      map[string]string
+	StartedAt time.Time
+	Duration  time.Duration
 }
 
 // LineStatus is the line status the result leads to.

@@ -23,7 +23,8 @@ type LineChange struct {
 	Attempt        *order.Attempt // nil when no call was made
 	NextAttemptAt  *time.Time     // nil: nothing scheduled
 	NeedsAttention bool
-	Note           string // kept as an order note when not empty
+	Note           string            // kept as an order note when not empty
+	Data           map[string]string // replaces the line's fulfillment data when not nil
 }
 
 // Outcome is the result of one fulfillment round of one order, for the
@@ -143,6 +144,7 @@ func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, n
 	ch.Attempt = &order.Attempt{LineID: ln.ID, Number: number, Actor: actor, Module: r.Module,
 		StartedAt: r.StartedAt, Duration: r.Duration, Outcome: r.Outcome, HTTPStatus: r.HTTPStatus, Message: r.Message}
 	if r.Outcome == OutcomeSuccess {
+		ch.Data = r.Data
 		s.Log.Info("line_fulfilled", "order", o.Number, "line", ln.ID, "sku", ln.SKU, "module", r.Module, "attempt", number)
 		return ch
 	}

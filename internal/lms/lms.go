@@ -282,6 +282,18 @@ func (c *Client) postEnrollment(ctx context.Context, req EnrollmentRequest, idem
 // do performs one call bounded by the per-call timeout and returns the answer
 // if it is 2xx, or an *Error otherwise.
 func (c *Client) do(ctx context.Context, method, u string, body []byte, idempotencyKey string) (response, error) {
+	return c.doWith(ctx, method, u, body, idempotencyKey, nil)
+}
+
+// Send makes one call to any URL with the client's timeout and error
+// classes (it is also the HTTP caller of the webhook fulfillment module):
+// a 2xx answer's status and body, or an *Error.
+func (c *Client) Send(ctx context.Context, method, u string, body []byte, header http.Header, idempotencyKey string) (int, []byte, error) {
+	r, err := c.doWith(ctx, method, u, body, idempotencyKey, header)
+	return r.status, r.body, err
+}
+
+func (c *Client) doWith(ctx context.Context, method, u string, body []byte, idempotencyKey string, extra http.Header) (response, error) {
 	callCtx := ctx
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -308,7 +320,12 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, idempote
 		return response{}, &Error{Class: ClassConfiguration, Message: err.Error(), URL: u, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Edx-Api-Key", c.apiKey)
+	if c.apiKey != "" {
+		req.Header.Set("X-Edx-Api-Key", c.apiKey)
+	}
+	for k, v := range extra {
+		req.Header[k] = v
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

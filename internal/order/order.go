@@ -57,6 +57,8 @@ type Line struct {
 	// RefundStatus is the status of the line's refund ("" if none; a
 	// Denied refund shows only when no other refund exists).
 	RefundStatus string
+	// FulfillmentData is what the module got back (e.g. an entitlement uuid).
+	FulfillmentData map[string]string
 }
 
 // Note is an order note; fulfillment errors keep the remote system's message
@@ -111,6 +113,8 @@ type Filter struct {
 	Username       string
 	Status         Status
 	NeedsAttention *bool
+	SKU            string // orders with a line of this SKU
+	CourseID       string // orders with a line for this course run
 	PlacedBefore   *time.Time
 	PlacedAfter    *time.Time
 	Numbers        []string

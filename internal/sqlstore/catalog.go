@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"fulfill/internal/catalog"
 )
@@ -69,6 +70,11 @@ func (db *DB) PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, 
 					}
 				}
 			}
+			if s.HasEnrollmentCode() {
+				if err := db.putEnrollmentCode(ctx, tx, c, *s, now); err != nil {
+					return err
+				}
+			}
 			if match == nil {
 				if err := tx.QueryRowContext(ctx, `INSERT INTO products (parent_id, product_class, title, course_id, attributes, created_at, updated_at)
 					VALUES ($1, 'Seat', $2, $3, $4, $5, $5) RETURNING id`, parentID, s.Title, c.ID, string(raw), db.ts(now)).Scan(&s.ProductID); err != nil {
@@ -96,6 +102,41 @@ func (db *DB) PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, 
 		return c, err
 	}
 	return db.GetCourse(ctx, c.ID)
+}
+
+// putEnrollmentCode creates or updates the Enrollment Code product that
+// sells seat s in bulk, at the seat's price.
+func (db *DB) putEnrollmentCode(ctx context.Context, tx *sql.Tx, c catalog.Course, s catalog.Seat, now time.Time) error {
+	sku := catalog.EnrollmentCodeSKU(db.Partner, c.ID, s)
+	attrs := s.EnrollmentCodeAttributes(c.ID)
+	if err := catalog.ClassEnrollmentCode.Validate(attrs); err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(attrs)
+	title := fmt.Sprintf("Enrollment code for %s seat in %s", s.Mode(), c.Name)
+	var pid int64
+	err := tx.QueryRowContext(ctx, `SELECT product_id FROM stock_records WHERE sku = $1`, sku).Scan(&pid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if err := tx.QueryRowContext(ctx, `INSERT INTO products (parent_id, product_class, title, course_id, attributes, created_at, updated_at)
+			VALUES (NULL, 'Enrollment Code', $1, $2, $3, $4, $4) RETURNING id`, title, c.ID, string(raw), db.ts(now)).Scan(&pid); err != nil {
+			return fmt.Errorf("insert enrollment code product: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO stock_records (product_id, partner, sku, price_minor, currency, expires, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, pid, db.Partner, sku, s.Price.Minor, s.Price.Currency, db.tsp(s.Expires), db.ts(now))
+		if err != nil {
+			return skuConflict(err, sku)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("find enrollment code product: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE products SET title = $1, attributes = $2, updated_at = $3 WHERE id = $4`, title, string(raw), db.ts(now), pid); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE stock_records SET price_minor = $1, currency = $2, expires = $3, updated_at = $4 WHERE product_id = $5`,
+		s.Price.Minor, s.Price.Currency, db.tsp(s.Expires), db.ts(now), pid)
+	return err
 }
 
 func skuConflict(err error, sku string) error {
@@ -136,7 +177,32 @@ func (db *DB) courseSeats(ctx context.Context, q querier, courseID string) ([]ca
 		s.Expires = exp.ptr()
 		seats = append(seats, s)
 	}
-	return seats, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	bulk, err := q.QueryContext(ctx, `SELECT p.attributes, s.sku FROM products p JOIN stock_records s ON s.product_id = p.id
+		WHERE p.course_id = $1 AND p.product_class = 'Enrollment Code'`, courseID)
+	if err != nil {
+		return nil, fmt.Errorf("enrollment codes: %w", err)
+	}
+	defer bulk.Close()
+	for bulk.Next() {
+		var raw, sku string
+		if err := bulk.Scan(&raw, &sku); err != nil {
+			return nil, err
+		}
+		var a catalog.Attributes
+		if json.Unmarshal([]byte(raw), &a) != nil {
+			continue
+		}
+		for i := range seats {
+			if seats[i].SKU == a.String("seat_sku") {
+				seats[i].BulkSKU = sku
+			}
+		}
+	}
+	return seats, bulk.Err()
 }
 
 // GetCourse returns a course with its seats; catalog.ErrNotFound.
@@ -186,6 +252,10 @@ func (db *DB) ListCourses(ctx context.Context) ([]catalog.Course, error) {
 // ProductsBySKU returns the sellable products with the given SKUs, keyed by
 // SKU. Unknown SKUs are simply absent.
 func (db *DB) ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error) {
+	return db.productsBySKU(ctx, db.r, skus)
+}
+
+func (db *DB) productsBySKU(ctx context.Context, q querier, skus []string) (map[string]catalog.Product, error) {
 	out := map[string]catalog.Product{}
 	if len(skus) == 0 {
 		return out, nil
@@ -194,7 +264,7 @@ func (db *DB) ProductsBySKU(ctx context.Context, skus []string) (map[string]cata
 	for i, s := range skus {
 		args[i] = s
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT p.id, COALESCE(p.parent_id, 0), p.product_class, p.title, COALESCE(p.course_id, ''), p.attributes,
+	rows, err := q.QueryContext(ctx, `SELECT p.id, COALESCE(p.parent_id, 0), p.product_class, p.title, COALESCE(p.course_id, ''), p.attributes,
 			s.id, s.partner, s.sku, s.price_minor, s.currency, s.expires
 		FROM stock_records s JOIN products p ON p.id = s.product_id
 		WHERE s.sku IN (`+inList(len(skus), 0)+`)`, args...)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -150,12 +151,21 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 					class, status, msg = a.Outcome, a.HTTPStatus, a.Message
 				}
 			}
+			data := ""
+			if ch.Data != nil {
+				raw, err := json.Marshal(ch.Data)
+				if err != nil {
+					return err
+				}
+				data = string(raw)
+			}
 			res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = $1, attempts = attempts + $2,
 				last_error_class = $3, last_http_status = $4, last_error = $5, needs_attention = $6, next_attempt_at = $7,
-				fulfilled_at = $8, lease_owner = NULL, lease_until = NULL
+				fulfilled_at = $8, lease_owner = NULL, lease_until = NULL,
+				fulfillment_data = CASE WHEN $13 = '' THEN fulfillment_data ELSE $13 END
 				WHERE id = $9 AND order_id = $10 AND status = $11 AND lease_owner = $12`,
 				ch.To, inc, class, status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
-				ch.LineID, out.OrderID, ch.From, out.Owner)
+				ch.LineID, out.OrderID, ch.From, out.Owner, data)
 			if err != nil {
 				return fmt.Errorf("update line %d: %w", ch.LineID, err)
 			}

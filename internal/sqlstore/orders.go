@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fulfill/internal/basket"
+	"fulfill/internal/catalog"
 	"fulfill/internal/order"
 )
 
@@ -77,7 +78,7 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *order.Order, b bas
 		o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
-	args := make([]any, 0, 13*len(b.Lines))
+	args := make([]any, 0, 14*len(b.Lines))
 	for _, l := range b.Lines {
 		raw, err := json.Marshal(l.Product.Attributes)
 		if err != nil {
@@ -85,11 +86,11 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *order.Order, b bas
 		}
 		price := l.Product.Stock.Price.Minor
 		args = append(args, o.ID, l.Product.ID, l.Product.Class, l.Product.Title, l.Product.Stock.SKU, string(raw),
-			l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil))
+			l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil), lineCourseKey(l.Product))
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
-		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until) VALUES `+
-		placeholders(len(b.Lines), 13, 0)+` RETURNING id, sku`, args...)
+		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key) VALUES `+
+		placeholders(len(b.Lines), 14, 0)+` RETURNING id, sku`, args...)
 	if err != nil {
 		return fmt.Errorf("insert order lines: %w", err)
 	}
@@ -113,6 +114,14 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *order.Order, b bas
 			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: l.Product.Stock.Price.Minor * int64(l.Quantity), Status: order.LineOpen})
 	}
 	return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
+}
+
+// lineCourseKey is the course run a line is for, kept in order_lines.course_key.
+func lineCourseKey(p catalog.Product) string {
+	if k := p.Attributes.String("course_key"); k != "" {
+		return k
+	}
+	return p.CourseID
 }
 
 func (db *DB) insertHistory(ctx context.Context, tx *sql.Tx, orderID int64, hs []order.HistoryEntry) error {
@@ -176,19 +185,22 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 		return nil, err
 	}
 	rows, err = q.QueryContext(ctx, `SELECT id, order_id, product_id, product_class, title, sku, attributes, quantity, unit_price_minor,
-		line_price_minor, status, attempts, last_error_class, last_http_status, last_error, next_attempt_at, fulfilled_at
+		line_price_minor, status, attempts, last_error_class, last_http_status, last_error, next_attempt_at, fulfilled_at, fulfillment_data
 		FROM order_lines WHERE order_id IN (`+in+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load order lines: %w", err)
 	}
 	for rows.Next() {
 		var l order.Line
-		var raw string
+		var raw, fdata string
 		var next, done nullTime
 		if err := rows.Scan(&l.ID, &l.OrderID, &l.ProductID, &l.Class, &l.Title, &l.SKU, &raw, &l.Quantity, &l.UnitPriceMinor,
-			&l.LinePriceMinor, &l.Status, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &l.LastError, &next, &done); err != nil {
+			&l.LinePriceMinor, &l.Status, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &l.LastError, &next, &done, &fdata); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if fdata != "" && fdata != "{}" {
+			_ = json.Unmarshal([]byte(fdata), &l.FulfillmentData)
 		}
 		if err := json.Unmarshal([]byte(raw), &l.Attributes); err != nil {
 			rows.Close()
@@ -294,14 +306,33 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
 	}
+	// No join: each filter is one index range (see the dashboard's README
+	// section), and a join lets SQLite's planner start from users.
 	if f.Username != "" {
-		add("u.username = ?", f.Username)
+		add("o.user_id = (SELECT id FROM users WHERE username = ?)", f.Username)
 	}
 	if f.Status != "" {
 		add("o.status = ?", string(f.Status))
 	}
 	if f.NeedsAttention != nil {
 		add("o.needs_attention = ?", *f.NeedsAttention)
+	}
+	// Served by order_lines (sku, order_id) and (course_key, order_id),
+	// bounded by the cursor too.
+	lineFilter := func(col, v string) {
+		args = append(args, v)
+		cond := fmt.Sprintf("o.id IN (SELECT order_id FROM order_lines WHERE %s = $%d", col, len(args))
+		if f.AfterID > 0 {
+			args = append(args, f.AfterID)
+			cond += fmt.Sprintf(" AND order_id < $%d", len(args))
+		}
+		where = append(where, cond+")")
+	}
+	if f.SKU != "" {
+		lineFilter("sku", f.SKU)
+	}
+	if f.CourseID != "" {
+		lineFilter("course_key", f.CourseID)
 	}
 	if f.PlacedBefore != nil {
 		add("o.date_placed < ?", db.ts(*f.PlacedBefore))
@@ -324,7 +355,7 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 	if limit <= 0 || limit > 1000 {
 		limit = 50
 	}
-	q := `SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id`
+	q := `SELECT o.id FROM orders o`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

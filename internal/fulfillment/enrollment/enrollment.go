@@ -5,11 +5,11 @@ package enrollment
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/fulfillment/remote"
 	"fulfill/internal/lms"
 	"fulfill/internal/order"
 )
@@ -62,7 +62,7 @@ func (m *Module) Fulfill(ctx context.Context, o order.Order, l order.Line, key s
 			Message: "seat has no course_key attribute"}
 	}
 	_, err := m.LMS.Enroll(ctx, Request(o, l), key)
-	return result(err, start, m.now())
+	return remote.Result(err, start, m.now())
 }
 
 // Revoke implements fulfillment.Module: it deactivates the enrollment. The
@@ -76,7 +76,7 @@ func (m *Module) Revoke(ctx context.Context, o order.Order, l order.Line, key st
 			Message: "seat has no course_key attribute"}
 	}
 	err := m.LMS.Unenroll(ctx, o.User.Username, catalog.SeatMode(l.Attributes), course, key+":revoke")
-	return result(err, start, m.now())
+	return remote.Result(err, start, m.now())
 }
 
 func (m *Module) now() time.Time {
@@ -84,32 +84,4 @@ func (m *Module) now() time.Time {
 		return m.Now()
 	}
 	return time.Now()
-}
-
-func result(err error, start, end time.Time) fulfillment.Result {
-	r := fulfillment.Result{Outcome: fulfillment.OutcomeSuccess, StartedAt: start, Duration: end.Sub(start)}
-	if err == nil {
-		return r
-	}
-	r.Message = err.Error()
-	var le *lms.Error
-	if !errors.As(err, &le) {
-		r.Outcome, r.Retryable = fulfillment.OutcomeNetwork, true
-		return r
-	}
-	r.HTTPStatus, r.RetryAfter, r.Retryable = le.StatusCode, le.RetryAfter, le.Retryable()
-	if le.Message != "" {
-		r.Message = le.Message
-	}
-	switch le.Class {
-	case lms.ClassConfiguration:
-		r.Outcome = fulfillment.OutcomeConfiguration
-	case lms.ClassNetwork:
-		r.Outcome = fulfillment.OutcomeNetwork
-	case lms.ClassTimeout:
-		r.Outcome = fulfillment.OutcomeTimeout
-	default:
-		r.Outcome = fulfillment.OutcomeServer
-	}
-	return r
 }

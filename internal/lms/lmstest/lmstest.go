@@ -121,8 +121,11 @@ type Server struct {
 	faults      Faults
 	rng         *rand.Rand
 	enrollments map[enrollmentKey]lms.Enrollment
-	requests    []Request // ring buffer of at most maxRequests entries
-	next        int       // index of the oldest entry once the ring is full
+	courses     map[string]lms.PublishedCourse
+	ents        map[string]lms.Entitlement // by uuid
+	entsByKey   map[string]string          // idempotency key → uuid
+	requests    []Request                  // ring buffer of at most maxRequests entries
+	next        int                        // index of the oldest entry once the ring is full
 	maxRequests int
 	stats       Stats
 }
@@ -144,6 +147,9 @@ func New(opts Options) *Server {
 		faults:      cloneFaults(opts.Faults),
 		rng:         rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
 		enrollments: make(map[enrollmentKey]lms.Enrollment),
+		courses:     make(map[string]lms.PublishedCourse),
+		ents:        make(map[string]lms.Entitlement),
+		entsByKey:   make(map[string]string),
 		maxRequests: maxRequests,
 	}
 	s.mux.HandleFunc("POST "+lms.EnrollmentPath, s.handlePost)
@@ -152,6 +158,11 @@ func New(opts Options) *Server {
 	// (ORG/NUM/RUN) are often sent with literal slashes, as the LMS's URL
 	// pattern allows.
 	s.mux.HandleFunc("GET "+lms.EnrollmentPath+"/{rest...}", s.handleGet)
+	s.mux.HandleFunc("PUT "+lms.CommerceCoursesPath+"{id}/{$}", s.handleCoursePut)
+	s.mux.HandleFunc("GET "+lms.CommerceCoursesPath+"{id}/{$}", s.handleCourseGet)
+	s.mux.HandleFunc("POST "+lms.EntitlementsPath+"{$}", s.handleEntitlementPost)
+	s.mux.HandleFunc("GET "+lms.EntitlementsPath+"{uuid}/{$}", s.handleEntitlementGet)
+	s.mux.HandleFunc("DELETE "+lms.EntitlementsPath+"{uuid}/{$}", s.handleEntitlementDelete)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")

@@ -1,0 +1,93 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v85/webhook"
+
+	"fulfill/internal/payment/stripe/stripemock"
+	"fulfill/internal/sqlstore/sqlstoretest"
+)
+
+// deliver plays Stripe's webhook delivery (stripe-mock sends none): an
+// event signed with the webhook secret, posted to the service.
+func (e *env) deliver(typ, intent string, basketID, amount int64, secret string) (int, map[string]any) {
+	e.t.Helper()
+	payload, err := json.Marshal(map[string]any{"id": "evt_" + intent, "object": "event", "type": typ, "api_version": "2025-01-01",
+		"created": time.Now().Unix(), "data": map[string]any{"object": map[string]any{"id": intent, "object": "payment_intent",
+			"amount": amount, "amount_received": amount, "currency": "usd", "metadata": map[string]string{"basket_id": fmt.Sprint(basketID)}}}})
+	require.NoError(e.t, err)
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()})
+	req, _ := http.NewRequest("POST", e.srv.URL+"/payment/stripe/webhook/", bytes.NewReader(signed.Payload))
+	req.Header.Set("Stripe-Signature", signed.Header)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return res.StatusCode, out
+}
+
+func TestStripeCheckoutAndRefund(t *testing.T) {
+	t.Parallel()
+	mock := stripemock.Start(t)
+	for _, engine := range sqlstoretest.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, engine, envOpts{stripeBackend: mock})
+			var b paidBasket
+			e.do("POST", "/api/v2/baskets/", e.token("ann", false), map[string]any{"products": []map[string]string{{"sku": e.skus["no-id-professional"]}},
+				"checkout": true, "payment_processor_name": "stripe"}, http.StatusOK, &b)
+			require.Equal(t, "stripe", b.PaymentData.ProcessorName)
+			intent := b.PaymentData.FormData["payment_intent_id"]
+			require.NotEmpty(t, intent)
+			require.NotEmpty(t, b.PaymentData.FormData["client_secret"])
+			require.Equal(t, "Frozen", e.basketStatus(b.ID))
+
+			code, _ := e.deliver("payment_intent.succeeded", intent, b.ID, 10000, "whsec_forged")
+			require.Equal(t, http.StatusForbidden, code, "a forged webhook is refused")
+			require.Equal(t, "Frozen", e.basketStatus(b.ID))
+			code, out := e.deliver("payment_intent.created", intent, b.ID, 10000, stripeWebhookSecret)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, "ignored", out["status"])
+
+			code, out = e.deliver("payment_intent.succeeded", intent, b.ID, 10000, stripeWebhookSecret)
+			require.Equal(t, http.StatusOK, code, out)
+			require.Equal(t, "Complete", out["order_status"])
+			number := out["order_number"].(string)
+			code, out = e.deliver("payment_intent.succeeded", intent, b.ID, 10000, stripeWebhookSecret)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, true, out["replayed"])
+			en, ok := e.lms.Enrollment("ann", course)
+			require.True(t, ok)
+			require.True(t, en.IsActive)
+
+			// The refund's credit goes through Stripe (stripe-mock).
+			var ids []int64
+			e.do("POST", "/api/v2/refunds/", e.staff, map[string]any{"order_number": number}, http.StatusCreated, &ids)
+			var r refundOut
+			e.do("PUT", fmt.Sprintf("/api/v2/refunds/%d/process/", ids[0]), e.staff, map[string]string{"action": "approve"}, http.StatusOK, &r)
+			require.Equal(t, "Complete", r.Status)
+			require.Equal(t, []string{"100.00"}, e.credits(number))
+			en, _ = e.lms.Enrollment("ann", course)
+			require.False(t, en.IsActive)
+
+			// A failed payment thaws the basket.
+			var d paidBasket
+			e.do("POST", "/api/v2/baskets/", e.token("bob", false), map[string]any{"products": []map[string]string{{"sku": e.skus["no-id-professional"]}},
+				"checkout": true, "payment_processor_name": "stripe"}, http.StatusOK, &d)
+			code, out = e.deliver("payment_intent.payment_failed", "pi_failed_"+fmt.Sprint(d.ID), d.ID, 10000, stripeWebhookSecret)
+			require.Equal(t, http.StatusOK, code, out)
+			require.Equal(t, "declined", out["status"])
+			require.Equal(t, "Open", e.basketStatus(d.ID))
+		})
+	}
+}

@@ -1,0 +1,123 @@
+package lms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Paths of the LMS APIs other than enrollment.
+const (
+	CommerceCoursesPath = "/api/commerce/v1/courses/"
+	EntitlementsPath    = "/api/entitlements/v1/entitlements/"
+)
+
+// PublishedMode is one course mode as the LMS's commerce API stores it,
+// with the SKU that sells it here.
+type PublishedMode struct {
+	Name     string      `json:"name"`
+	Currency string      `json:"currency"`
+	Price    json.Number `json:"price"`
+	SKU      string      `json:"sku"`
+	BulkSKU  *string     `json:"bulk_sku"`
+	Expires  *time.Time  `json:"expires"`
+}
+
+// PublishedCourse is the body of PUT /api/commerce/v1/courses/{id}/ (Otto's
+// LMSPublisher).
+type PublishedCourse struct {
+	ID                   string          `json:"id"`
+	Name                 string          `json:"name"`
+	VerificationDeadline *time.Time      `json:"verification_deadline"`
+	Modes                []PublishedMode `json:"modes"`
+}
+
+// PublishCourse sends a course's modes and SKUs to the LMS. The error, an
+// *Error, carries the LMS's message.
+func (c *Client) PublishCourse(ctx context.Context, pc PublishedCourse) error {
+	if err := c.checkConfig(); err != nil {
+		return err
+	}
+	body, err := json.Marshal(pc)
+	if err != nil {
+		return fmt.Errorf("encode course: %w", err)
+	}
+	_, err = c.do(ctx, http.MethodPut, c.baseURL+CommerceCoursesPath+url.PathEscape(pc.ID)+"/", body, "")
+	return err
+}
+
+// GetPublishedCourse reads back what the LMS holds for a course.
+func (c *Client) GetPublishedCourse(ctx context.Context, id string) (PublishedCourse, error) {
+	var pc PublishedCourse
+	if err := c.checkConfig(); err != nil {
+		return pc, err
+	}
+	r, err := c.do(ctx, http.MethodGet, c.baseURL+CommerceCoursesPath+url.PathEscape(id)+"/", nil, "")
+	if err != nil {
+		return pc, err
+	}
+	if err := json.Unmarshal(r.body, &pc); err != nil {
+		return pc, fmt.Errorf("decode course: %w", err)
+	}
+	return pc, nil
+}
+
+// EntitlementRequest is the body Otto's entitlement module posts.
+type EntitlementRequest struct {
+	User        string `json:"user"`
+	CourseUUID  string `json:"course_uuid"`
+	Mode        string `json:"mode"`
+	OrderNumber string `json:"order_number"`
+	EmailOptIn  bool   `json:"email_opt_in"`
+}
+
+// Entitlement is a course entitlement held by the LMS.
+type Entitlement struct {
+	UUID        string     `json:"uuid"`
+	User        string     `json:"user"`
+	CourseUUID  string     `json:"course_uuid"`
+	Mode        string     `json:"mode"`
+	OrderNumber string     `json:"order_number"`
+	ExpiredAt   *time.Time `json:"expired_at"`
+}
+
+// CreateEntitlement grants an entitlement; the answer's uuid identifies it
+// for revocation. The idempotency key lets the LMS answer a retried grant
+// with the entitlement it already made.
+func (c *Client) CreateEntitlement(ctx context.Context, req EntitlementRequest, idempotencyKey string) (Entitlement, error) {
+	var e Entitlement
+	if err := c.checkConfig(); err != nil {
+		return e, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return e, fmt.Errorf("encode entitlement: %w", err)
+	}
+	u := c.baseURL + EntitlementsPath
+	r, err := c.do(ctx, http.MethodPost, u, body, idempotencyKey)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil || e.UUID == "" {
+		return e, &Error{Class: ClassServer, StatusCode: r.status, Message: "the LMS answered without an entitlement uuid", URL: u}
+	}
+	return e, nil
+}
+
+// DeleteEntitlement revokes an entitlement. One that is already gone (404)
+// counts as revoked.
+func (c *Client) DeleteEntitlement(ctx context.Context, uuid, idempotencyKey string) error {
+	if err := c.checkConfig(); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, http.MethodDelete, c.baseURL+EntitlementsPath+url.PathEscape(uuid)+"/", nil, idempotencyKey)
+	var le *Error
+	if errors.As(err, &le) && le.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
