@@ -20,6 +20,9 @@ import (
 	"fulfill/internal/config"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/fulfillment/enrollment"
+	"fulfill/internal/fulfillment/enrollmentcode"
+	"fulfill/internal/fulfillment/entitlement"
+	"fulfill/internal/fulfillment/webhook"
 	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/money"
@@ -36,6 +39,7 @@ commands:
   token      print a signed JWT for development
   lms-stub   run the LMS stand-in alone
   orders     retry or mark-complete orders from the command line
+  courses    publish courses' modes and SKUs to the LMS again
   loadtest   drive a service with virtual learners and verify the result
 `
 
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdLMSStub(ctx, args[1:], getenv, stdout, stderr)
 	case "orders":
 		return cmdOrders(ctx, args[1:], getenv, stdout, stderr)
+	case "courses":
+		return cmdCourses(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
@@ -177,7 +183,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	}
 	st.metrics = api.NewMetrics(db)
 	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
-	registry, err := fulfillment.NewRegistry(cfg.Modules, []fulfillment.Module{&enrollment.Module{LMS: client}},
+	// Every module the binary has; configuration maps product classes to them.
+	modules := []fulfillment.Module{
+		&enrollment.Module{LMS: client},
+		&enrollmentcode.Module{Codes: db},
+		&entitlement.Module{LMS: client},
+		&webhook.Module{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Client: lms.NewClient("", "", cfg.LMSTimeout)},
+	}
+	registry, err := fulfillment.NewRegistry(cfg.Modules, modules,
 		func(module string) *fulfillment.Breaker {
 			return fulfillment.NewBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, func(from, to fulfillment.BreakerState) {
 				log.Warn("circuit breaker", "module", module, "from", from, "to", to)
@@ -201,7 +214,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	st.worker = &fulfillment.Worker{Service: st.service, Owner: "worker-" + replica, Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
 	st.replica = replica
 	st.handler = api.NewServer(api.Deps{Log: log, Store: db, Service: st.service, Verifier: auth.NewVerifier(cfg.JWTSecret),
-		Metrics: st.metrics, Replica: replica, Checkout: st.checkout, Refunds: st.refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo})
+		Metrics: st.metrics, Replica: replica, Checkout: st.checkout, Refunds: st.refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo,
+		Rollout: rollout(cfg), ServiceUsers: config.List(cfg.ServiceUsers), Publisher: publisher(cfg, client)})
 	return st, nil
 }
 
@@ -364,4 +378,21 @@ func cmdLMSStub(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	return nil
+}
+
+// rollout is the incremental-rollout setting, nil when everything is sold here.
+func rollout(cfg *config.Config) *catalog.Rollout {
+	courses, skus := config.List(cfg.SoldCourses), config.List(cfg.UnsoldSKUs)
+	if len(courses) == 0 && len(skus) == 0 {
+		return nil
+	}
+	return &catalog.Rollout{Courses: courses, UnsoldSKUs: skus}
+}
+
+// publisher publishes saved courses to the LMS, unless turned off.
+func publisher(cfg *config.Config, client *lms.Client) api.Publisher {
+	if !cfg.PublishCourses || cfg.LMSURL == "" {
+		return nil
+	}
+	return client
 }

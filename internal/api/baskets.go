@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 
 type basketIn struct {
 	Products []struct {
-		SKU string `json:"sku"`
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
 	} `json:"products"`
 	Checkout             bool   `json:"checkout"`
 	PaymentProcessorName string `json:"payment_processor_name"`
@@ -139,16 +141,18 @@ func createBasket(ctx context.Context, d Deps, own *owners, caller order.User, b
 		return 0, basketView{}, fmt.Errorf("%w: products must list at least one {\"sku\": …}", errBadRequest)
 	}
 	skus := make([]string, 0, len(in.Products))
+	items := make([]basket.Item, 0, len(in.Products))
 	for i, p := range in.Products {
 		if strings.TrimSpace(p.SKU) == "" {
 			return 0, basketView{}, fmt.Errorf("%w: products[%d].sku is required", errBadRequest, i)
 		}
 		skus = append(skus, strings.TrimSpace(p.SKU))
+		items = append(items, basket.Item{SKU: strings.TrimSpace(p.SKU), Quantity: p.Quantity})
 	}
 	buyer := caller
 	if in.Username != "" && in.Username != caller.Username {
-		if !caller.IsStaff {
-			return 0, basketView{}, fmt.Errorf("%w: only staff may create a basket for another user", auth.ErrForbidden)
+		if !caller.IsStaff && !slices.Contains(d.ServiceUsers, caller.Username) {
+			return 0, basketView{}, fmt.Errorf("%w: only staff and service users may create a basket for another user", auth.ErrForbidden)
 		}
 		buyer = order.User{Username: in.Username}
 	}
@@ -157,7 +161,12 @@ func createBasket(ctx context.Context, d Deps, own *owners, caller order.User, b
 		return 0, basketView{}, err
 	}
 	now := d.Now()
-	b, err := basket.Build(buyer, skus, products, now)
+	for _, p := range products {
+		if err := d.Rollout.Sold(p); err != nil {
+			return 0, basketView{}, err
+		}
+	}
+	b, err := basket.BuildItems(buyer, items, products, now)
 	if err != nil {
 		return 0, basketView{}, err
 	}

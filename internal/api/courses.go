@@ -1,11 +1,14 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"fulfill/internal/catalog"
+	"fulfill/internal/lms"
 	"fulfill/internal/money"
 )
 
@@ -36,6 +39,8 @@ type modeView struct {
 	SKU                    string     `json:"sku"`
 	ProductID              int64      `json:"product_id"`
 	Title                  string     `json:"title"`
+	BulkSKU                string     `json:"bulk_sku,omitempty"`
+	PurchaseURL            string     `json:"purchase_url"`
 }
 
 type courseView struct {
@@ -52,12 +57,13 @@ func viewCourse(c catalog.Course) courseView {
 	for _, s := range c.Seats {
 		v.Modes = append(v.Modes, modeView{Name: s.Mode(), CertificateType: s.CertificateType, IDVerificationRequired: s.IDVerificationRequired,
 			CreditProvider: s.CreditProvider, Price: s.Price.String(), Currency: s.Price.Currency, Expires: s.Expires, SKU: s.SKU,
-			ProductID: s.ProductID, Title: s.Title})
+			ProductID: s.ProductID, Title: s.Title, BulkSKU: s.BulkSKU, PurchaseURL: "/basket/add/?sku=" + url.QueryEscape(s.SKU)})
 	}
 	return v
 }
 
-func handleCoursePut(store Store) http.Handler {
+func handleCoursePut(d Deps) http.Handler {
+	store := d.Store
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		var in courseIn
@@ -87,6 +93,21 @@ func handleCoursePut(store Store) http.Handler {
 		if err != nil {
 			writeError(w, r, log, err)
 			return
+		}
+		if d.Publisher != nil {
+			if err := d.Publisher.PublishCourse(r.Context(), lms.Publication(saved)); err != nil {
+				// The course is saved; the LMS just does not know it yet.
+				log.Error("publish course to the LMS", "course", saved.ID, "error", err)
+				msg := err.Error()
+				var le *lms.Error
+				if errors.As(err, &le) && le.Message != "" {
+					msg = le.Message
+				}
+				writeProblem(w, r, Problem{Status: http.StatusBadGateway, Title: "Saved, but not published to the LMS",
+					Detail: fmt.Sprintf("Course %s was saved, but the LMS refused its modes: %s. Publish it again with `fulfill courses publish %s`.", saved.ID, msg, saved.ID),
+					Errors: map[string]any{"lms": msg}})
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, viewCourse(saved))
 	})

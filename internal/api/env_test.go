@@ -19,6 +19,9 @@ import (
 	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/fulfillment/enrollment"
+	"fulfill/internal/fulfillment/enrollmentcode"
+	"fulfill/internal/fulfillment/entitlement"
+	"fulfill/internal/fulfillment/webhook"
 	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/payment"
@@ -36,6 +39,7 @@ const (
 	course2             = "course-v1:edX+Second+Run"
 	sandboxSecret       = "sandbox-secret"
 	stripeWebhookSecret = "whsec_test"
+	webhookSecret       = "webhook-secret"
 )
 
 // env is a whole service over real HTTP: a real database, the real API
@@ -64,6 +68,10 @@ type envOpts struct {
 	modules          map[catalog.Class]string
 	worker           bool
 	stripeBackend    string // enables the Stripe processor against this API (stripe-mock)
+	publish          bool   // publish saved courses to the LMS stand-in
+	rollout          *catalog.Rollout
+	serviceUsers     []string
+	webhookURL       string
 }
 
 func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
@@ -95,11 +103,15 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 		key = o.lmsKey
 	}
 	if o.modules == nil {
-		o.modules = map[catalog.Class]string{catalog.ClassSeat: enrollment.Name}
+		o.modules = map[catalog.Class]string{catalog.ClassSeat: enrollment.Name, catalog.ClassEnrollmentCode: enrollmentcode.Name,
+			catalog.ClassCourseEntitlement: entitlement.Name, catalog.ClassDonation: webhook.Name}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.metrics = api.NewMetrics(e.db)
-	reg, err := fulfillment.NewRegistry(o.modules, []fulfillment.Module{&enrollment.Module{LMS: lms.NewClient(url, key, o.lmsTimeout)}},
+	client := lms.NewClient(url, key, o.lmsTimeout)
+	modules := []fulfillment.Module{&enrollment.Module{LMS: client}, &enrollmentcode.Module{Codes: e.db}, &entitlement.Module{LMS: client},
+		&webhook.Module{URL: o.webhookURL, Secret: []byte(webhookSecret), Client: lms.NewClient("", "", o.lmsTimeout)}}
+	reg, err := fulfillment.NewRegistry(o.modules, modules,
 		func(m string) *fulfillment.Breaker {
 			return fulfillment.NewBreaker(o.breakerThreshold, o.breakerCooldown, func(_, to fulfillment.BreakerState) { e.metrics.BreakerChanged(m, to) })
 		})
@@ -119,7 +131,8 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 	var handler http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	handler = api.NewServer(api.Deps{Log: log, Store: e.db, Service: e.svc, Verifier: auth.NewVerifier(secret), Metrics: e.metrics,
-		Checkout: co, Refunds: e.refunds, PublicURL: e.srv.URL, Demo: true})
+		Checkout: co, Refunds: e.refunds, PublicURL: e.srv.URL, Demo: true, Rollout: o.rollout, ServiceUsers: o.serviceUsers,
+		Publisher: publisherFor(o.publish, client)})
 	t.Cleanup(e.srv.Close)
 	if o.worker {
 		wctx, cancel := context.WithCancel(ctx)
@@ -136,7 +149,10 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 
 	for _, c := range []struct{ id, prefix string }{{course, ""}, {course2, "course2 "}} {
 		var out struct {
-			Modes []struct{ Name, SKU string }
+			Modes []struct {
+				Name, SKU string
+				BulkSKU   string `json:"bulk_sku"`
+			}
 		}
 		e.do("PUT", "/api/v2/courses/"+c.id+"/", e.staff, map[string]any{"name": "Demo", "modes": []map[string]any{
 			{"certificate_type": "", "price": "0.00", "currency": "USD"},
@@ -146,6 +162,9 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 		}}, http.StatusOK, &out)
 		for _, m := range out.Modes {
 			e.skus[c.prefix+m.Name] = m.SKU
+			if m.BulkSKU != "" {
+				e.skus["bulk "+c.prefix+m.Name] = m.BulkSKU
+			}
 		}
 	}
 	return e
@@ -264,3 +283,10 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 }
 
 type fulfillmentPolicy = fulfillment.Policy
+
+func publisherFor(on bool, c *lms.Client) api.Publisher {
+	if !on {
+		return nil
+	}
+	return c
+}

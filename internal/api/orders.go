@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"fulfill/internal/catalog"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 )
@@ -36,7 +37,22 @@ func handleOrderGet(store Store) http.Handler {
 			writeError(w, r, logFrom(r), err)
 			return
 		}
-		writeJSON(w, http.StatusOK, viewOrder(o))
+		v := viewOrder(o)
+		for i, l := range o.Lines {
+			if l.Class != catalog.ClassEnrollmentCode {
+				continue
+			}
+			codes, err := store.CodesForOrder(r.Context(), o.ID)
+			if err != nil {
+				writeError(w, r, logFrom(r), err)
+				return
+			}
+			for _, c := range codes[l.ID] {
+				v.Lines[i].EnrollmentCodes = append(v.Lines[i].EnrollmentCodes, codeView{Code: c.Code, Status: c.Status,
+					RedeemedBy: c.RedeemedBy, RedeemedOrder: c.RedeemedOrder, RedeemURL: "/coupons/redeem/?code=" + c.Code})
+			}
+		}
+		writeJSON(w, http.StatusOK, v)
 	})
 }
 

@@ -73,6 +73,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		p.Status = http.StatusForbidden
 	case errors.Is(err, payment.ErrAmountMismatch), errors.Is(err, sqlstore.ErrBasketNotFrozen):
 		p.Status = http.StatusBadRequest
+	case errors.Is(err, catalog.ErrNotSoldHere):
+		p.Status, p.Title = http.StatusBadRequest, "Not sold here"
+	case errors.Is(err, sqlstore.ErrCodeNotFound):
+		p.Status = http.StatusNotFound
+	case errors.Is(err, sqlstore.ErrCodeUsed):
+		p.Status, p.Title = http.StatusConflict, "Code already used"
 	case errors.Is(err, basket.ErrNotFree):
 		p.Status, p.Title = http.StatusBadRequest, "Payment required"
 	case errors.Is(err, basket.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, money.ErrInvalid), errors.Is(err, errBadRequest):

@@ -14,7 +14,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET /metrics", d.Metrics.Handler())
 	}
 
-	mux.Handle("PUT /api/v2/courses/{course_id}/{$}", user(true, handleCoursePut(d.Store)))
+	mux.Handle("PUT /api/v2/courses/{course_id}/{$}", user(true, handleCoursePut(d)))
+	mux.Handle("PUT /api/v2/products/{sku}/{$}", user(true, handleProductPut(d.Store)))
 	mux.Handle("GET /api/v2/courses/{course_id}/{$}", user(false, handleCourseGet(d.Store)))
 	mux.Handle("GET /api/v2/products/{$}", user(false, handleProducts(d.Store)))
 
@@ -22,6 +23,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d.Store)))
 	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d.Store)))
+	mux.Handle("GET /api/v2/orders/{number}/enrollment_codes.csv", user(false, handleCodesCSV(d.Store)))
+	mux.Handle("GET /coupons/redeem/{$}", handleRedeem(d, own))
 	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
 	mux.Handle("PATCH /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
 	mux.Handle("POST /api/v2/orders/fulfill/{$}", user(true, handleOrdersFulfill(d, own)))

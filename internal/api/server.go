@@ -17,6 +17,7 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/lms"
 	"fulfill/internal/order"
 	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
@@ -40,6 +41,14 @@ type Store interface {
 	ListRefunds(ctx context.Context, status refund.Status, orderID, afterID int64, limit int) ([]refund.Refund, error)
 	GetRefund(ctx context.Context, id int64) (refund.Refund, error)
 	BasketPayment(ctx context.Context, id int64) (BasketPayment, error)
+	PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error)
+	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]sqlstore.EnrollmentCode, error)
+	RedeemCode(ctx context.Context, code string, user order.User, owner string, leaseUntil time.Time) (order.Order, error)
+}
+
+// Publisher sends a course's modes and SKUs to the LMS.
+type Publisher interface {
+	PublishCourse(ctx context.Context, pc lms.PublishedCourse) error
 }
 
 // BasketPayment is what the sandbox payment page shows of a basket.
@@ -69,6 +78,8 @@ type Deps struct {
 	Rollout *catalog.Rollout
 	// ServiceUsers may act for other users, as staff may.
 	ServiceUsers []string
+	// Publisher, when set, publishes every saved course to the LMS.
+	Publisher Publisher
 	// Replica names this process in lease owners and logs.
 	Replica string
 	Now     func() time.Time

@@ -94,6 +94,7 @@ type lineView struct {
 	NextAttemptAt    *time.Time  `json:"next_attempt_at"`
 	FulfilledAt      *time.Time  `json:"fulfilled_at"`
 	RefundStatus     *string     `json:"refund_status"`
+	EnrollmentCodes  []codeView  `json:"enrollment_codes,omitempty"`
 }
 
 type noteView struct {

@@ -51,18 +51,38 @@ func (e *UnavailableError) Error() string {
 // Unwrap makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 
-// Build makes a basket of the given SKUs from the products found for them.
-// A SKU given twice is bought once (a seat cannot be bought twice in one
-// order). Unknown or expired SKUs fail with an *UnavailableError naming all
-// of them.
+// Item is a SKU and how many of it to buy.
+type Item struct {
+	SKU      string
+	Quantity int
+}
+
+// MaxQuantity bounds one line (enrollment codes bought in bulk).
+const MaxQuantity = 10000
+
+// Build makes a basket of one of each of the given SKUs; see BuildItems.
 func Build(owner order.User, skus []string, products map[string]catalog.Product, now time.Time) (Basket, error) {
+	items := make([]Item, len(skus))
+	for i, s := range skus {
+		items[i] = Item{SKU: s, Quantity: 1}
+	}
+	return BuildItems(owner, items, products, now)
+}
+
+// BuildItems makes a basket of the given items from the products found for
+// them. A SKU given twice is bought once (a double click; a seat cannot be
+// bought twice in one order). Only enrollment codes are bought by the
+// dozen. Unknown or expired SKUs fail with an *UnavailableError naming all
+// of them.
+func BuildItems(owner order.User, items []Item, products map[string]catalog.Product, now time.Time) (Basket, error) {
 	b := Basket{Owner: owner}
-	if len(skus) == 0 {
+	if len(items) == 0 {
 		return b, fmt.Errorf("%w: no products", ErrInvalid)
 	}
 	seen := map[string]bool{}
 	var missing []string
-	for _, sku := range skus {
+	for _, it := range items {
+		sku := it.SKU
 		if seen[sku] {
 			continue
 		}
@@ -72,13 +92,23 @@ func Build(owner order.User, skus []string, products map[string]catalog.Product,
 			missing = append(missing, sku)
 			continue
 		}
+		qty := it.Quantity
+		if qty == 0 {
+			qty = 1
+		}
+		if qty < 1 || qty > MaxQuantity {
+			return b, fmt.Errorf("%w: quantity of %s must be 1 to %d", ErrInvalid, sku, MaxQuantity)
+		}
+		if qty > 1 && p.Class != catalog.ClassEnrollmentCode {
+			return b, fmt.Errorf("%w: only enrollment codes can be bought more than once; %s is a %s", ErrInvalid, sku, p.Class)
+		}
 		if b.Currency == "" {
 			b.Currency = p.Stock.Price.Currency
 		} else if b.Currency != p.Stock.Price.Currency {
 			return b, fmt.Errorf("%w: products in %s and %s cannot share a basket", ErrInvalid, b.Currency, p.Stock.Price.Currency)
 		}
-		b.Lines = append(b.Lines, Line{Product: p, Quantity: 1})
-		b.Total += p.Stock.Price.Minor
+		b.Lines = append(b.Lines, Line{Product: p, Quantity: qty})
+		b.Total += p.Stock.Price.Minor * int64(qty)
 	}
 	if len(missing) > 0 {
 		return b, &UnavailableError{SKUs: missing}

@@ -49,4 +49,16 @@ func TestBuild(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 	_, err = Build(u, nil, products, now)
 	require.ErrorIs(t, err, ErrInvalid)
+
+	code := seat("CODE", "49", "USD", nil)
+	code.Class, code.ParentID = catalog.ClassEnrollmentCode, 0
+	products["CODE"] = code
+	b, err = BuildItems(u, []Item{{SKU: "CODE", Quantity: 5}}, products, now)
+	require.NoError(t, err)
+	require.EqualValues(t, 5*4900, b.Total)
+	require.Equal(t, 5, b.Lines[0].Quantity)
+	_, err = BuildItems(u, []Item{{SKU: "PAID", Quantity: 2}}, products, now)
+	require.ErrorIs(t, err, ErrInvalid, "a seat is bought once")
+	_, err = BuildItems(u, []Item{{SKU: "CODE", Quantity: -1}}, products, now)
+	require.ErrorIs(t, err, ErrInvalid)
 }

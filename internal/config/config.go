@@ -56,7 +56,11 @@ type Config struct {
 
 // Flags registers the serve settings on fs and returns the config they fill.
 func Flags(fs *flag.FlagSet) *Config {
-	c := &Config{Modules: map[catalog.Class]string{catalog.ClassSeat: "enrollment"}}
+	c := &Config{Modules: map[catalog.Class]string{
+		catalog.ClassSeat:              "enrollment",
+		catalog.ClassEnrollmentCode:    "enrollment_code",
+		catalog.ClassCourseEntitlement: "entitlement",
+	}}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.DB, "db", "sqlite:fulfill.db", "database: sqlite:PATH or postgres://…")
 	fs.StringVar(&c.LMSURL, "lms-url", "", "LMS root URL (Enrollment API)")

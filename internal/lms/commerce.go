@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"fulfill/internal/catalog"
 )
 
 // Paths of the LMS APIs other than enrollment.
@@ -120,4 +122,23 @@ func (c *Client) DeleteEntitlement(ctx context.Context, uuid, idempotencyKey str
 		return nil
 	}
 	return err
+}
+
+// Publication is what Otto's LMSPublisher sends for a course: each mode by
+// its LMS name, with its price, SKU, bulk (enrollment code) SKU and expiry.
+// Professional modes are published without an expiry, as Otto does.
+func Publication(c catalog.Course) PublishedCourse {
+	pc := PublishedCourse{ID: c.ID, Name: c.Name, VerificationDeadline: c.VerificationDeadline, Modes: []PublishedMode{}}
+	for _, s := range c.Seats {
+		m := PublishedMode{Name: s.Mode(), Currency: s.Price.Currency, Price: json.Number(s.Price.String()), SKU: s.SKU, Expires: s.Expires}
+		if s.BulkSKU != "" {
+			bulk := s.BulkSKU
+			m.BulkSKU = &bulk
+		}
+		if s.CertificateType == catalog.CertProfessional {
+			m.Expires = nil
+		}
+		pc.Modes = append(pc.Modes, m)
+	}
+	return pc
 }

@@ -290,3 +290,59 @@ func (db *DB) productsBySKU(ctx context.Context, q querier, skus []string) (map[
 	}
 	return out, rows.Err()
 }
+
+// PutProduct creates or updates a stand-alone product (Course Entitlement,
+// Donation, Coupon) by its SKU. Seats and enrollment codes come from
+// PutCourse instead.
+func (db *DB) PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error) {
+	switch {
+	case p.Stock == nil || p.Stock.SKU == "":
+		return p, fmt.Errorf("%w: a product needs a SKU", catalog.ErrInvalid)
+	case p.Class == catalog.ClassSeat || p.Class == catalog.ClassEnrollmentCode:
+		return p, fmt.Errorf("%w: %s products are made by PUT /api/v2/courses/{id}/", catalog.ErrInvalid, p.Class)
+	case strings.TrimSpace(p.Title) == "":
+		return p, fmt.Errorf("%w: title is required", catalog.ErrInvalid)
+	}
+	if p.Attributes == nil {
+		p.Attributes = catalog.Attributes{}
+	}
+	if err := p.Class.Validate(p.Attributes); err != nil {
+		return p, err
+	}
+	raw, _ := json.Marshal(p.Attributes)
+	now := db.clock()
+	st := p.Stock
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		var class catalog.Class
+		err := tx.QueryRowContext(ctx, `SELECT p.id, p.product_class FROM stock_records s JOIN products p ON p.id = s.product_id WHERE s.sku = $1`, st.SKU).Scan(&pid, &class)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if err := tx.QueryRowContext(ctx, `INSERT INTO products (parent_id, product_class, title, course_id, attributes, created_at, updated_at)
+				VALUES (NULL, $1, $2, NULL, $3, $4, $4) RETURNING id`, p.Class, p.Title, string(raw), db.ts(now)).Scan(&pid); err != nil {
+				return fmt.Errorf("insert product: %w", err)
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO stock_records (product_id, partner, sku, price_minor, currency, expires, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, pid, db.Partner, st.SKU, st.Price.Minor, st.Price.Currency, db.tsp(st.Expires), db.ts(now))
+			return err
+		case err != nil:
+			return err
+		case class != p.Class:
+			return fmt.Errorf("%w: SKU %s is a %s, not a %s", catalog.ErrInvalid, st.SKU, class, p.Class)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE products SET title = $1, attributes = $2, updated_at = $3 WHERE id = $4`, p.Title, string(raw), db.ts(now), pid); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE stock_records SET price_minor = $1, currency = $2, expires = $3, updated_at = $4 WHERE product_id = $5`,
+			st.Price.Minor, st.Price.Currency, db.tsp(st.Expires), db.ts(now), pid)
+		return err
+	})
+	if err != nil {
+		return p, err
+	}
+	ps, err := db.ProductsBySKU(ctx, []string{st.SKU})
+	if err != nil {
+		return p, err
+	}
+	return ps[st.SKU], nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"fulfill/internal/config"
+	"fulfill/internal/lms"
+)
+
+// cmdCourses is `fulfill courses publish COURSE…`: it publishes the courses'
+// modes and SKUs to the LMS again, e.g. after the LMS refused them.
+func cmdCourses(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "publish" {
+		fmt.Fprintln(stderr, "usage: fulfill courses publish COURSE… [--db …] [--lms-url …] [--lms-api-key …]")
+		return errors.New("courses: want publish")
+	}
+	fs := flag.NewFlagSet("courses publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := config.Flags(fs)
+	ids, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if cfg.JWTSecret == "" {
+		cfg.JWTSecret = "unused-by-the-cli"
+	}
+	if err := config.Load(fs, cfg, getenv); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return errors.New("courses publish: name at least one course id")
+	}
+	if cfg.LMSURL == "" {
+		return errors.New("courses publish: --lms-url is required")
+	}
+	st, err := build(ctx, cfg, newLogger(stderr), stdout)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
+	failed := 0
+	for _, id := range ids {
+		c, err := st.db.GetCourse(ctx, id)
+		if err == nil {
+			err = client.PublishCourse(ctx, lms.Publication(c))
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "%s\tfailed\t%v\n", id, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\tpublished\t%d modes\n", id, len(c.Seats))
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d courses not published", failed, len(ids))
+	}
+	return nil
+}

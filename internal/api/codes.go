@@ -1,0 +1,135 @@
+package api
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"fulfill/internal/auth"
+	"fulfill/internal/catalog"
+	"fulfill/internal/fulfillment"
+	"fulfill/internal/money"
+)
+
+type codeView struct {
+	Code          string `json:"code"`
+	Status        string `json:"status"`
+	RedeemedBy    string `json:"redeemed_by,omitempty"`
+	RedeemedOrder string `json:"redeemed_order,omitempty"`
+	RedeemURL     string `json:"redeem_url"`
+}
+
+// handleCodesCSV lets the buyer (or staff) download an order's enrollment
+// codes.
+func handleCodesCSV(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, err := visibleOrder(r.Context(), store, r.PathValue("number"))
+		if err != nil {
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		codes, err := store.CodesForOrder(r.Context(), o.ID)
+		if err != nil {
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-enrollment-codes.csv"`, o.Number))
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"code", "course", "seat_sku", "status", "redeemed_by", "redeem_url"})
+		for _, l := range o.Lines {
+			for _, c := range codes[l.ID] {
+				_ = cw.Write([]string{c.Code, l.Attributes.String("course_key"), c.SeatSKU, c.Status, c.RedeemedBy, "/coupons/redeem/?code=" + c.Code})
+			}
+		}
+		cw.Flush()
+	})
+}
+
+// handleRedeem is GET /coupons/redeem/?code=…: a signed-in learner uses an
+// enrollment code, which places a $0 order for its seat and fulfills it. A
+// signed-out visitor is sent to sign in first.
+func handleRedeem(d Deps, own *owners) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := logFrom(r)
+		code := strings.TrimSpace(r.URL.Query().Get("code"))
+		if code == "" {
+			writeError(w, r, log, fmt.Errorf("%w: ?code= is required", errBadRequest))
+			return
+		}
+		u, err := d.Verifier.User(auth.Token(r))
+		if err != nil {
+			if d.Storefront != nil && !wantsJSON(r) {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			writeError(w, r, log, err)
+			return
+		}
+		owner := own.next()
+		o, err := d.Store.RedeemCode(r.Context(), code, u, owner, d.Now().Add(d.Service.Lease))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		done, err := d.Service.Run(r.Context(), fulfillment.Claim{Order: o, Lines: o.Lines}, owner, u.Username)
+		if err != nil {
+			log.Error("fulfill redeemed code", "order", o.Number, "error", err)
+			done = o
+		}
+		if d.Storefront != nil && !wantsJSON(r) {
+			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(done.Number), http.StatusSeeOther)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewOrder(done))
+	})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.Header.Get("Authorization") != ""
+}
+
+type productIn struct {
+	ProductClass string             `json:"product_class"`
+	Title        string             `json:"title"`
+	Price        *decimal           `json:"price"`
+	Currency     string             `json:"currency"`
+	Expires      *time.Time         `json:"expires"`
+	Attributes   catalog.Attributes `json:"attributes"`
+}
+
+// handleProductPut creates or updates a stand-alone product by SKU.
+func handleProductPut(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := logFrom(r)
+		var in productIn
+		if err := decode(r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if in.Price == nil {
+			writeError(w, r, log, fmt.Errorf("%w: price is required", errBadRequest))
+			return
+		}
+		cur := in.Currency
+		if cur == "" {
+			cur = "USD"
+		}
+		price, err := money.Parse(string(*in.Price), cur)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		p, err := store.PutProduct(r.Context(), catalog.Product{Class: catalog.Class(in.ProductClass), Title: in.Title, Attributes: in.Attributes,
+			Stock: &catalog.StockRecord{SKU: r.PathValue("sku"), Price: price, Expires: in.Expires}})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": p.ID, "sku": p.Stock.SKU, "product_class": p.Class, "title": p.Title,
+			"price": p.Stock.Price.String(), "currency": p.Stock.Price.Currency, "attribute_values": attributesView(p.Attributes)})
+	})
+}
