@@ -12,6 +12,7 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
+	"fulfill/internal/sqlstore"
 )
 
 func moneyString(minor int64, cur string) string { return money.Format(minor, cur) }
@@ -38,14 +39,16 @@ func handleOrderGet(store Store) http.Handler {
 			return
 		}
 		v := viewOrder(o)
+		var codes map[int64][]sqlstore.EnrollmentCode
 		for i, l := range o.Lines {
 			if l.Class != catalog.ClassEnrollmentCode {
 				continue
 			}
-			codes, err := store.CodesForOrder(r.Context(), o.ID)
-			if err != nil {
-				writeError(w, r, logFrom(r), err)
-				return
+			if codes == nil {
+				if codes, err = store.CodesForOrder(r.Context(), o.ID); err != nil {
+					writeError(w, r, logFrom(r), err)
+					return
+				}
 			}
 			for _, c := range codes[l.ID] {
 				v.Lines[i].EnrollmentCodes = append(v.Lines[i].EnrollmentCodes, codeView{Code: c.Code, Status: c.Status,
