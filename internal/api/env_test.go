@@ -45,7 +45,7 @@ const (
 // env is a whole service over real HTTP: a real database, the real API
 // server, the LMS stand-in behind a real socket.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *sqlstore.DB
 	srv     *httptest.Server
 	lms     *lmstest.Server
@@ -74,7 +74,7 @@ type envOpts struct {
 	webhookURL       string
 }
 
-func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
+func newEnv(t testing.TB, engine sqlstore.Engine, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, db: sqlstoretest.Open(t, engine), skus: map[string]string{}}

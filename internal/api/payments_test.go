@@ -161,7 +161,7 @@ func TestPaidSandboxCheckout(t *testing.T) {
 	}
 }
 
-func orderID(t *testing.T, e *env, number string) int64 {
+func orderID(t testing.TB, e *env, number string) int64 {
 	o, err := e.db.GetOrder(context.Background(), number)
 	require.NoError(t, err)
 	return o.ID
