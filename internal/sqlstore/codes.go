@@ -126,12 +126,7 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owne
 			return err
 		}
 		b.Owner.ID = o.User.ID
-		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, currency, created_at, updated_at) VALUES ($1, 'Submitted', $2, $3, $3) RETURNING id`,
-			o.User.ID, b.Currency, db.ts(now)).Scan(&o.BasketID); err != nil {
-			return fmt.Errorf("insert basket: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES ($1, $2, 1, 0, $3)`,
-			o.BasketID, p.ID, b.Currency); err != nil {
+		if o.BasketID, err = db.insertBasket(ctx, tx, o.User.ID, b, "Submitted", "", now); err != nil {
 			return err
 		}
 		o.User, o.Status, o.Currency, o.DatePlaced, o.UpdatedAt = b.Owner, order.StatusOpen, b.Currency, now, now

@@ -52,17 +52,8 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner stri
 		if o.User.ID, err = db.upsertUser(ctx, tx, b.Owner, now); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, created_at, updated_at) VALUES ($1, 'Submitted', $2, $2) RETURNING id`,
-			o.User.ID, db.ts(now)).Scan(&o.BasketID); err != nil {
-			return fmt.Errorf("insert basket: %w", err)
-		}
-		args := make([]any, 0, 5*len(b.Lines))
-		for _, l := range b.Lines {
-			args = append(args, o.BasketID, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
-			placeholders(len(b.Lines), 5, 0), args...); err != nil {
-			return fmt.Errorf("insert basket lines: %w", err)
+		if o.BasketID, err = db.insertBasket(ctx, tx, o.User.ID, b, "Submitted", "", now); err != nil {
+			return err
 		}
 		return db.insertOrder(ctx, tx, &o, b, actor, owner, leaseUntil, now)
 	})
@@ -436,16 +427,7 @@ func (db *DB) ShippedLines(ctx context.Context, orderID int64) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("shipped lines: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return scanIDs(rows)
 }
 
 // CreateBasket stores an open basket (one not checked out).
@@ -457,20 +439,34 @@ func (db *DB) CreateBasket(ctx context.Context, b basket.Basket) (int64, error) 
 		if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, created_at, updated_at) VALUES ($1, 'Open', $2, $2) RETURNING id`,
-			uid, db.ts(now)).Scan(&id); err != nil {
-			return fmt.Errorf("insert basket: %w", err)
-		}
-		if len(b.Lines) == 0 {
-			return nil
-		}
-		args := make([]any, 0, 5*len(b.Lines))
-		for _, l := range b.Lines {
-			args = append(args, id, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
-			placeholders(len(b.Lines), 5, 0), args...)
+		id, err = db.insertBasket(ctx, tx, uid, b, "Open", "", now)
 		return err
 	})
 	return id, err
+}
+
+// insertBasket writes a basket in status with its lines at their current
+// prices; a Frozen basket also records its processor and total.
+func (db *DB) insertBasket(ctx context.Context, tx *sql.Tx, ownerID int64, b basket.Basket, status, processor string, now time.Time) (int64, error) {
+	var id int64
+	var frozenAt any
+	if status == "Frozen" {
+		frozenAt = db.ts(now)
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, payment_processor, total_minor, currency, frozen_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, ownerID, status, processor, b.Total, b.Currency, frozenAt, db.ts(now)).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert basket: %w", err)
+	}
+	if len(b.Lines) == 0 {
+		return id, nil
+	}
+	args := make([]any, 0, 5*len(b.Lines))
+	for _, l := range b.Lines {
+		args = append(args, id, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
+		placeholders(len(b.Lines), 5, 0), args...); err != nil {
+		return 0, fmt.Errorf("insert basket lines: %w", err)
+	}
+	return id, nil
 }

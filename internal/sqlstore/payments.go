@@ -31,16 +31,7 @@ func (db *DB) FreezeBasket(ctx context.Context, b basket.Basket, processor strin
 		if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, payment_processor, total_minor, currency, frozen_at, created_at, updated_at)
-			VALUES ($1, 'Frozen', $2, $3, $4, $5, $5, $5) RETURNING id`, uid, processor, b.Total, b.Currency, db.ts(now)).Scan(&id); err != nil {
-			return fmt.Errorf("insert basket: %w", err)
-		}
-		args := make([]any, 0, 5*len(b.Lines))
-		for _, l := range b.Lines {
-			args = append(args, id, l.Product.ID, l.Quantity, l.Product.Stock.Price.Minor, l.Product.Stock.Price.Currency)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO basket_lines (basket_id, product_id, quantity, price_minor, currency) VALUES `+
-			placeholders(len(b.Lines), 5, 0), args...)
+		id, err = db.insertBasket(ctx, tx, uid, b, "Frozen", processor, now)
 		return err
 	})
 	return id, err

@@ -256,16 +256,7 @@ func (db *DB) ClaimDueRefunds(ctx context.Context, owner string, now, until time
 	if err != nil {
 		return nil, fmt.Errorf("claim due refunds: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // SaveRefund implements refund.Store: compare-and-set on status and lease,
