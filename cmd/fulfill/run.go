@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"fulfill/internal/admin"
 	"fulfill/internal/api"
 	"fulfill/internal/auth"
 	"fulfill/internal/catalog"
@@ -29,6 +30,7 @@ import (
 	"fulfill/internal/payment"
 	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
+	"fulfill/internal/storefront"
 )
 
 const usage = `usage: fulfill <command> [flags]
@@ -213,9 +215,21 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	replica := fmt.Sprintf("%s-%d", host, os.Getpid())
 	st.worker = &fulfillment.Worker{Service: st.service, Owner: "worker-" + replica, Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
 	st.replica = replica
-	st.handler = api.NewServer(api.Deps{Log: log, Store: db, Service: st.service, Verifier: auth.NewVerifier(cfg.JWTSecret),
+	dashboard, err := admin.New(admin.Deps{Log: log, Store: db, Fulfill: st.service, Refunds: st.refunds,
+		Verifier: auth.NewVerifier(cfg.JWTSecret), Secret: cfg.JWTSecret, Demo: cfg.Demo, Replica: replica})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	// The learner's pages: purchase links, basket, receipt and sign-in.
+	sf := storefront.New(storefront.Deps{Log: log, Store: db, Service: st.service, Verifier: auth.NewVerifier(cfg.JWTSecret),
+		Checkout: st.checkout, Rollout: rollout(cfg), JWTSecret: cfg.JWTSecret, Demo: cfg.Demo, LMSURL: cfg.LMSURL,
+		LoginURL: cfg.LMSLoginURL, RegisterURL: cfg.LMSRegisterURL, DashboardURL: cfg.LMSDashboardURL, PublicURL: cfg.PublicURL,
+		Replica: replica})
+	st.handler = api.NewServer(api.Deps{Storefront: sf, Log: log, Store: db, Service: st.service, Verifier: auth.NewVerifier(cfg.JWTSecret),
 		Metrics: st.metrics, Replica: replica, Checkout: st.checkout, Refunds: st.refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo,
-		Rollout: rollout(cfg), ServiceUsers: config.List(cfg.ServiceUsers), Publisher: publisher(cfg, client)})
+		Rollout: rollout(cfg), ServiceUsers: config.List(cfg.ServiceUsers), Publisher: publisher(cfg, client),
+		Dashboard: dashboard})
 	return st, nil
 }
 
@@ -314,7 +328,8 @@ func printDemo(w io.Writer, addr, token string, c catalog.Course) {
 		fmt.Fprintf(w, "\nBuy a paid seat through the sandbox processor (open payment_data.payment_page_url in a browser to pay):\n")
 		fmt.Fprintf(w, "  curl -s -X POST http://%s/api/v2/baskets/ -H \"Authorization: JWT $TOKEN\" -H 'Content-Type: application/json' -d '{\"products\":[{\"sku\":\"%s\"}],\"checkout\":true,\"payment_processor_name\":\"sandbox\"}'\n", addr, paid)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nOr in a browser: the marketing-site link http://%s/basket/add/?sku=%s (sign in with any name),\n", addr, free)
+	fmt.Fprintf(w, "and the operators' dashboard http://%s/dashboard/ (\"Sign in as demo staff\").\n\n", addr)
 }
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

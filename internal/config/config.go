@@ -78,7 +78,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 20, "failures in a row that open a module's circuit breaker")
 	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 5*time.Second, "how long an open breaker waits before probing")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the service's public base URL, for payment pages (default http://<addr>)")
-	fs.StringVar(&c.Processors, "payment-processors", "sandbox", "enabled payment processors, comma-separated: sandbox, stripe")
+	fs.StringVar(&c.Processors, "payment-processors", "", "enabled payment processors, comma-separated: sandbox, stripe (default: none; sandbox in --demo)")
 	fs.StringVar(&c.SandboxSecret, "sandbox-secret", "", "HMAC secret of the sandbox processor's notifications")
 	fs.StringVar(&c.StripeKey, "stripe-secret-key", "", "Stripe secret API key")
 	fs.StringVar(&c.StripeWebhook, "stripe-webhook-secret", "", "Stripe webhook signing secret")
@@ -201,8 +201,12 @@ func List(s string) []string {
 	return out
 }
 
-// ProcessorNames lists the enabled payment processors.
+// ProcessorNames lists the enabled payment processors; the demo has the
+// sandbox unless told otherwise.
 func (c Config) ProcessorNames() []string {
+	if strings.TrimSpace(c.Processors) == "" && c.Demo {
+		return []string{"sandbox"}
+	}
 	var out []string
 	for _, p := range strings.Split(c.Processors, ",") {
 		if p = strings.TrimSpace(p); p != "" {

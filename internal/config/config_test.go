@@ -42,3 +42,19 @@ func TestValidate(t *testing.T) {
 	require.ErrorContains(t, c.Validate(), "lease")
 	require.Equal(t, "postgres://u:****@h/db", maskURL("postgres://u:pw@h/db"))
 }
+
+func TestProcessors(t *testing.T) {
+	t.Parallel()
+	c := Config{}
+	require.Empty(t, c.ProcessorNames(), "no processor unless configured")
+	c.Demo = true
+	require.Equal(t, []string{"sandbox"}, c.ProcessorNames(), "the demo has the sandbox")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	cfg := Flags(fs)
+	require.NoError(t, fs.Parse([]string{"--jwt-secret", "s", "--payment-processors", "sandbox"}))
+	require.ErrorContains(t, Load(fs, cfg, func(string) string { return "" }), "sandbox-secret")
+	cfg.Processors = "stripe"
+	require.ErrorContains(t, cfg.Validate(), "stripe-secret-key")
+	cfg.Processors = "paypal"
+	require.ErrorContains(t, cfg.Validate(), "unknown payment processor")
+}
