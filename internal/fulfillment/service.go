@@ -31,6 +31,9 @@ type LineChange struct {
 // store to write in one transaction, under the lease held by Owner.
 type Outcome struct {
 	OrderID int64
+	// Order is the order as claimed; when set, the store returns it
+	// brought up to date instead of reading it again.
+	Order   order.Order
 	Owner   string
 	Actor   string
 	Now     time.Time
@@ -96,7 +99,7 @@ func (s *Service) Run(ctx context.Context, c Claim, owner, actor string) (order.
 	}
 	ctx = context.WithoutCancel(ctx)
 	results := s.Registry.Fulfill(ctx, c.Order, c.Lines)
-	out := Outcome{OrderID: c.Order.ID, Owner: owner, Actor: actor, Now: s.now()}
+	out := Outcome{OrderID: c.Order.ID, Order: c.Order, Owner: owner, Actor: actor, Now: s.now()}
 	for i, l := range c.Lines {
 		out.Changes = append(out.Changes, s.change(c.Order, l, results[i], actor, out.Now))
 	}

@@ -122,7 +122,10 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 // writes nothing for that line but its attempt.
 func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order.Order, error) {
 	var number string
+	o := out.Order
+	var newNotes []order.Note
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		newNotes = newNotes[:0]
 		var from order.Status
 		if err := tx.QueryRowContext(ctx, `SELECT number, status FROM orders WHERE id = $1`+db.forUpdate(), out.OrderID).Scan(&number, &from); err != nil {
 			return fmt.Errorf("lock order %d: %w", out.OrderID, err)
@@ -185,7 +188,10 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		}
 		// The order rolls up from all its lines as committed, not only the
 		// ones this actor held.
-		rows, err := tx.QueryContext(ctx, `SELECT status, needs_attention, next_attempt_at, last_error FROM order_lines WHERE order_id = $1 ORDER BY id`, out.OrderID)
+		// Read with every field that changes, so that the caller gets the
+		// order as committed without reading it again.
+		rows, err := tx.QueryContext(ctx, `SELECT id, status, needs_attention, next_attempt_at, last_error, attempts, last_error_class,
+			last_http_status, fulfilled_at, fulfillment_data FROM order_lines WHERE order_id = $1 ORDER BY id`, out.OrderID)
 		if err != nil {
 			return fmt.Errorf("read lines: %w", err)
 		}
@@ -193,15 +199,22 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		var attention bool
 		var next *time.Time
 		var lastErr string
+		fresh := map[int64]order.Line{}
 		for rows.Next() {
 			var st order.LineStatus
 			var na bool
-			var nt nullTime
-			var le string
-			if err := rows.Scan(&st, &na, &nt, &le); err != nil {
+			var nt, done nullTime
+			var le, data string
+			var l order.Line
+			if err := rows.Scan(&l.ID, &st, &na, &nt, &le, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &done, &data); err != nil {
 				rows.Close()
 				return err
 			}
+			l.Status, l.NextAttemptAt, l.LastError, l.FulfilledAt = st, nt.ptr(), le, done.ptr()
+			if data != "" && data != "{}" {
+				_ = json.Unmarshal([]byte(data), &l.FulfillmentData)
+			}
+			fresh[l.ID] = l
 			statuses = append(statuses, st)
 			attention = attention || na
 			if nt.Valid && (next == nil || nt.Time.Before(*next)) {
@@ -238,21 +251,41 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		if attempted {
 			inc = 1
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
-			attempts = attempts + $5, updated_at = $6 WHERE id = $7 AND status = $8`,
-			to, attention, db.tsp(next), lastErr, inc, db.ts(out.Now), out.OrderID, from)
+		var attemptsNow int
+		err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
+			attempts = attempts + $5, updated_at = $6 WHERE id = $7 AND status = $8 RETURNING attempts`,
+			to, attention, db.tsp(next), lastErr, inc, db.ts(out.Now), out.OrderID, from).Scan(&attemptsNow)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("order %d: %w", out.OrderID, order.ErrConflict)
+		}
 		if err != nil {
 			return fmt.Errorf("update order: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("order %d: %w", out.OrderID, order.ErrConflict)
+		if o.ID == out.OrderID {
+			o.Status, o.NeedsAttention, o.NextAttemptAt, o.LastError, o.Attempts, o.UpdatedAt = to, attention, next, lastErr, attemptsNow, out.Now
+			lines := make([]order.Line, len(o.Lines))
+			for i, l := range o.Lines {
+				if f, ok := fresh[l.ID]; ok {
+					l.Status, l.NextAttemptAt, l.LastError, l.Attempts = f.Status, f.NextAttemptAt, f.LastError, f.Attempts
+					l.LastErrorClass, l.LastHTTPStatus, l.FulfilledAt, l.FulfillmentData = f.LastErrorClass, f.LastHTTPStatus, f.FulfilledAt, f.FulfillmentData
+				}
+				lines[i] = l
+			}
+			o.Lines = lines
+			for _, ch := range notes {
+				newNotes = append(newNotes, order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return order.Order{}, err
 	}
-	return db.GetOrder(ctx, number)
+	if o.ID != out.OrderID {
+		return db.GetOrder(ctx, number)
+	}
+	o.Notes = append(append([]order.Note(nil), o.Notes...), newNotes...)
+	return o, nil
 }
 
 func (db *DB) insertAttempts(ctx context.Context, tx *sql.Tx, orderID int64, as []*order.Attempt) error {

@@ -189,6 +189,36 @@ func TestStore(t *testing.T) {
 		_, err = db.GetOrder(ctx, "EDX-999")
 		require.ErrorIs(t, err, order.ErrNotFound)
 
+		// With the claimed order given, the store returns it up to date
+		// without reading it again: the same as a fresh read.
+		o4 := place(t, db, "cat", "req-4", lease, skus["audit"], skus["verified"])
+		next4 := now.Add(time.Minute)
+		got4, err := db.RecordOutcome(ctx, fulfillment.Outcome{OrderID: o4.ID, Order: o4, Owner: "req-4", Actor: "cat", Now: now, Changes: []fulfillment.LineChange{
+			{LineID: o4.Lines[0].ID, From: order.LineOpen, To: order.LineComplete, Data: map[string]string{"k": "v"},
+				Attempt: &order.Attempt{LineID: o4.Lines[0].ID, Number: 1, Module: "enrollment", Outcome: "success", StartedAt: now}},
+			{LineID: o4.Lines[1].ID, From: order.LineOpen, To: order.LineTimeoutError, NextAttemptAt: &next4, Note: "slow",
+				Attempt: &order.Attempt{LineID: o4.Lines[1].ID, Number: 1, Module: "enrollment", Outcome: "timeout", Message: "slow", StartedAt: now}},
+		}})
+		require.NoError(t, err)
+		read4, err := db.GetOrder(ctx, o4.Number)
+		require.NoError(t, err)
+		require.Equal(t, read4.Status, got4.Status)
+		require.Equal(t, read4.Attempts, got4.Attempts)
+		require.Equal(t, read4.LastError, got4.LastError)
+		require.WithinDuration(t, *read4.NextAttemptAt, *got4.NextAttemptAt, time.Microsecond)
+		require.Len(t, got4.Notes, len(read4.Notes))
+		for i := range read4.Lines {
+			r, g := read4.Lines[i], got4.Lines[i]
+			require.Equal(t, r.Status, g.Status)
+			require.Equal(t, r.Attempts, g.Attempts)
+			require.Equal(t, r.LastError, g.LastError)
+			require.Equal(t, r.LastErrorClass, g.LastErrorClass)
+			require.Equal(t, r.FulfillmentData, g.FulfillmentData)
+			require.Equal(t, r.NextAttemptAt == nil, g.NextAttemptAt == nil)
+			require.Equal(t, r.FulfilledAt == nil, g.FulfilledAt == nil)
+		}
+		require.Equal(t, "v", read4.Lines[0].FulfillmentData["k"])
+
 		// Listing and keyset paging.
 		for i := range 3 {
 			place(t, db, "bob", "req", lease, skus["audit"])
