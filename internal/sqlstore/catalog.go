@@ -20,7 +20,7 @@ func (db *DB) PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, 
 		return c, err
 	}
 	now := db.clock()
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO courses (id, name, verification_deadline, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $4)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, verification_deadline = excluded.verification_deadline, updated_at = excluded.updated_at`,
@@ -106,7 +106,7 @@ func (db *DB) PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, 
 
 // putEnrollmentCode creates or updates the Enrollment Code product that
 // sells seat s in bulk, at the seat's price.
-func (db *DB) putEnrollmentCode(ctx context.Context, tx *sql.Tx, c catalog.Course, s catalog.Seat, now time.Time) error {
+func (db *DB) putEnrollmentCode(ctx context.Context, tx *Tx, c catalog.Course, s catalog.Seat, now time.Time) error {
 	sku := catalog.EnrollmentCodeSKU(db.Partner, c.ID, s)
 	attrs := s.EnrollmentCodeAttributes(c.ID)
 	if err := catalog.ClassEnrollmentCode.Validate(attrs); err != nil {
@@ -209,7 +209,7 @@ func (db *DB) courseSeats(ctx context.Context, q querier, courseID string) ([]ca
 func (db *DB) GetCourse(ctx context.Context, id string) (catalog.Course, error) {
 	c := catalog.Course{ID: id}
 	var dl, created, updated nullTime
-	err := db.r.QueryRowContext(ctx, `SELECT name, verification_deadline, created_at, updated_at FROM courses WHERE id = $1`, id).
+	err := db.rd.QueryRowContext(ctx, `SELECT name, verification_deadline, created_at, updated_at FROM courses WHERE id = $1`, id).
 		Scan(&c.Name, &dl, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("course %q: %w", id, catalog.ErrNotFound)
@@ -218,13 +218,13 @@ func (db *DB) GetCourse(ctx context.Context, id string) (catalog.Course, error) 
 		return c, fmt.Errorf("get course: %w", err)
 	}
 	c.VerificationDeadline, c.CreatedAt, c.UpdatedAt = dl.ptr(), created.Time, updated.Time
-	c.Seats, err = db.courseSeats(ctx, db.r, id)
+	c.Seats, err = db.courseSeats(ctx, db.rd, id)
 	return c, err
 }
 
 // ListCourses returns every course with its seats, by id.
 func (db *DB) ListCourses(ctx context.Context) ([]catalog.Course, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id FROM courses ORDER BY id`)
+	rows, err := db.rd.QueryContext(ctx, `SELECT id FROM courses ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list courses: %w", err)
 	}
@@ -252,7 +252,7 @@ func (db *DB) ListCourses(ctx context.Context) ([]catalog.Course, error) {
 // ProductsBySKU returns the sellable products with the given SKUs, keyed by
 // SKU. Unknown SKUs are simply absent.
 func (db *DB) ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error) {
-	return db.productsBySKU(ctx, db.r, skus)
+	return db.productsBySKU(ctx, db.rd, skus)
 }
 
 func (db *DB) productsBySKU(ctx context.Context, q querier, skus []string) (map[string]catalog.Product, error) {
@@ -312,7 +312,7 @@ func (db *DB) PutProduct(ctx context.Context, p catalog.Product) (catalog.Produc
 	raw, _ := json.Marshal(p.Attributes)
 	now := db.clock()
 	st := p.Stock
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var pid int64
 		var class catalog.Class
 		err := tx.QueryRowContext(ctx, `SELECT p.id, p.product_class FROM stock_records s JOIN products p ON p.id = s.product_id WHERE s.sku = $1`, st.SKU).Scan(&pid, &class)

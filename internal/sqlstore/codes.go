@@ -53,7 +53,7 @@ func (db *DB) IssueCodes(ctx context.Context, lineID int64, n int, seatSKU strin
 	for seq := 1; seq <= n; seq++ {
 		args = append(args, newCode(), lineID, seq, seatSKU, "available", db.ts(now))
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO enrollment_codes (code, order_line_id, seq, seat_sku, status, created_at) VALUES `+
+	_, err := db.wr.ExecContext(ctx, `INSERT INTO enrollment_codes (code, order_line_id, seq, seat_sku, status, created_at) VALUES `+
 		placeholders(n, 6, 0)+` ON CONFLICT (order_line_id, seq) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("issue enrollment codes: %w", err)
@@ -63,7 +63,7 @@ func (db *DB) IssueCodes(ctx context.Context, lineID int64, n int, seatSKU strin
 
 // RevokeCodes revokes the line's codes not yet redeemed and returns how many.
 func (db *DB) RevokeCodes(ctx context.Context, lineID int64) (int, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE enrollment_codes SET status = 'revoked' WHERE order_line_id = $1 AND status = 'available'`, lineID)
+	res, err := db.wr.ExecContext(ctx, `UPDATE enrollment_codes SET status = 'revoked' WHERE order_line_id = $1 AND status = 'available'`, lineID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke enrollment codes: %w", err)
 	}
@@ -73,7 +73,7 @@ func (db *DB) RevokeCodes(ctx context.Context, lineID int64) (int, error) {
 
 // CodesForOrder returns the codes issued by an order's lines, by line id.
 func (db *DB) CodesForOrder(ctx context.Context, orderID int64) (map[int64][]EnrollmentCode, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT c.code, c.order_line_id, c.seat_sku, c.status, c.redeemed_by, c.redeemed_order
+	rows, err := db.rd.QueryContext(ctx, `SELECT c.code, c.order_line_id, c.seat_sku, c.status, c.redeemed_by, c.redeemed_order
 		FROM enrollment_codes c JOIN order_lines l ON l.id = c.order_line_id WHERE l.order_id = $1 ORDER BY c.order_line_id, c.seq`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("codes: %w", err)
@@ -98,7 +98,7 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owne
 	now := db.clock()
 	code = strings.ToUpper(strings.TrimSpace(code))
 	var o order.Order
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var seatSKU string
 		err := tx.QueryRowContext(ctx, `UPDATE enrollment_codes SET status = 'redeemed', redeemed_by = $1, redeemed_at = $2
 			WHERE code = $3 AND status = 'available' RETURNING seat_sku`, user.Username, db.ts(now), code).Scan(&seatSKU)

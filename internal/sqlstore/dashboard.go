@@ -48,7 +48,7 @@ func (db *DB) OrderCounts(ctx context.Context) (OrderCounts, error) {
 	var out OrderCounts
 	count := func(where string, args ...any) (Count, error) {
 		var n int64
-		err := db.r.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE %s LIMIT %d) c`, where, CountCap), args...).Scan(&n)
+		err := db.rd.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE %s LIMIT %d) c`, where, CountCap), args...).Scan(&n)
 		return Count{N: n, AtLeast: n >= CountCap}, err
 	}
 	for _, s := range order.Statuses() {
@@ -85,7 +85,7 @@ func (db *DB) ScheduledLines(ctx context.Context, limit int) ([]ScheduledLine, e
 	if limit <= 0 || limit > 1000 {
 		limit = 50
 	}
-	rows, err := db.r.QueryContext(ctx, fmt.Sprintf(`SELECT o.number, l.id, l.sku, l.status, l.attempts, l.last_error, l.next_attempt_at,
+	rows, err := db.rd.QueryContext(ctx, fmt.Sprintf(`SELECT o.number, l.id, l.sku, l.status, l.attempts, l.last_error, l.next_attempt_at,
 			COALESCE(l.lease_owner, ''), l.lease_until
 		FROM order_lines l JOIN orders o ON o.id = l.order_id
 		WHERE l.next_attempt_at IS NOT NULL ORDER BY l.next_attempt_at, l.id LIMIT %d`, limit))
@@ -112,5 +112,5 @@ func (db *DB) ScheduledRefunds(ctx context.Context, limit int) ([]refund.Refund,
 	if limit <= 0 || limit > 1000 {
 		limit = 50
 	}
-	return db.loadRefunds(ctx, db.r, fmt.Sprintf(`WHERE r.next_attempt_at IS NOT NULL ORDER BY r.next_attempt_at, r.id LIMIT %d`, limit))
+	return db.loadRefunds(ctx, db.rd, fmt.Sprintf(`WHERE r.next_attempt_at IS NOT NULL ORDER BY r.next_attempt_at, r.id LIMIT %d`, limit))
 }

@@ -18,7 +18,7 @@ var _ fulfillment.Store = (*DB)(nil)
 func (db *DB) ClaimOrder(ctx context.Context, number, owner string, now, until time.Time) (fulfillment.Claim, error) {
 	var c fulfillment.Claim
 	var claimed []int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var id int64
 		var status order.Status
 		err := tx.QueryRowContext(ctx, `SELECT id, status FROM orders WHERE number = $1`, number).Scan(&id, &status)
@@ -78,7 +78,7 @@ func pick(o order.Order, ids []int64) []order.Line {
 func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int) ([]fulfillment.Claim, error) {
 	byOrder := map[int64][]int64{}
 	var orderIDs []int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE order_lines SET lease_owner = $1, lease_until = $2
 			WHERE id IN (SELECT id FROM order_lines WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
 				ORDER BY next_attempt_at LIMIT $4`+db.skipLocked()+`)
@@ -103,7 +103,7 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 		return nil, err
 	}
 	var os []order.Order
-	err = db.read(ctx, func(tx *sql.Tx) error {
+	err = db.read(ctx, func(tx *Tx) error {
 		os, err = db.loadOrders(ctx, tx, orderIDs)
 		return err
 	})
@@ -124,7 +124,7 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 	var number string
 	o := out.Order
 	var newNotes []order.Note
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		newNotes = newNotes[:0]
 		var from order.Status
 		if err := tx.QueryRowContext(ctx, `SELECT number, status FROM orders WHERE id = $1`+db.forUpdate(), out.OrderID).Scan(&number, &from); err != nil {
@@ -288,7 +288,7 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 	return o, nil
 }
 
-func (db *DB) insertAttempts(ctx context.Context, tx *sql.Tx, orderID int64, as []*order.Attempt) error {
+func (db *DB) insertAttempts(ctx context.Context, tx *Tx, orderID int64, as []*order.Attempt) error {
 	if len(as) == 0 {
 		return nil
 	}
@@ -303,7 +303,7 @@ func (db *DB) insertAttempts(ctx context.Context, tx *sql.Tx, orderID int64, as 
 	return nil
 }
 
-func (db *DB) insertNotes(ctx context.Context, tx *sql.Tx, orderID int64, chs []fulfillment.LineChange, now time.Time) error {
+func (db *DB) insertNotes(ctx context.Context, tx *Tx, orderID int64, chs []fulfillment.LineChange, now time.Time) error {
 	if len(chs) == 0 {
 		return nil
 	}
@@ -319,7 +319,7 @@ func (db *DB) insertNotes(ctx context.Context, tx *sql.Tx, orderID int64, chs []
 }
 
 // ship records a "Shipped" event holding the lines newly delivered.
-func (db *DB) ship(ctx context.Context, tx *sql.Tx, orderID int64, lines []int64, now time.Time) error {
+func (db *DB) ship(ctx context.Context, tx *Tx, orderID int64, lines []int64, now time.Time) error {
 	if len(lines) == 0 {
 		return nil
 	}
@@ -345,7 +345,7 @@ func (db *DB) ship(ctx context.Context, tx *sql.Tx, orderID int64, lines []int64
 // order.ErrConflict; other statuses with order.ErrNotFulfillable.
 func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (order.Order, error) {
 	now := db.clock()
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var id int64
 		var from order.Status
 		err := tx.QueryRowContext(ctx, `SELECT id, status FROM orders WHERE number = $1`+db.forUpdate(), number).Scan(&id, &from)
@@ -415,13 +415,13 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 // has waited, and orders needing attention.
 func (db *DB) QueueStats(ctx context.Context, now time.Time) (due int64, oldest time.Duration, attention int64, err error) {
 	var min nullTime
-	if err = db.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(next_attempt_at) FROM order_lines WHERE next_attempt_at <= $1`, db.ts(now)).Scan(&due, &min); err != nil {
+	if err = db.rd.QueryRowContext(ctx, `SELECT COUNT(*), MIN(next_attempt_at) FROM order_lines WHERE next_attempt_at <= $1`, db.ts(now)).Scan(&due, &min); err != nil {
 		return 0, 0, 0, fmt.Errorf("queue stats: %w", err)
 	}
 	if min.Valid {
 		oldest = now.Sub(min.Time)
 	}
-	if err = db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE needs_attention = $1`, true).Scan(&attention); err != nil {
+	if err = db.rd.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE needs_attention = $1`, true).Scan(&attention); err != nil {
 		return 0, 0, 0, fmt.Errorf("queue stats: %w", err)
 	}
 	return due, oldest, attention, nil

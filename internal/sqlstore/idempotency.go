@@ -27,7 +27,7 @@ type Idempotency struct {
 func (db *DB) BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (Idempotency, error) {
 	now := db.clock()
 	var out Idempotency
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (username, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (username, key) DO NOTHING`, username, key, hash, db.ts(now))
 		if err != nil {
@@ -66,7 +66,7 @@ func (db *DB) BeginIdempotent(ctx context.Context, username, key, hash string, s
 
 // FinishIdempotent stores the answer to replay for (username, key).
 func (db *DB) FinishIdempotent(ctx context.Context, username, key string, status int, body []byte) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE username = $3 AND key = $4`,
+	_, err := db.wr.ExecContext(ctx, `UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE username = $3 AND key = $4`,
 		status, string(body), username, key)
 	if err != nil {
 		return fmt.Errorf("store idempotent answer: %w", err)
@@ -77,6 +77,6 @@ func (db *DB) FinishIdempotent(ctx context.Context, username, key string, status
 // AbandonIdempotent forgets a claim whose request failed before it could
 // answer, so that the client may try again with the same key.
 func (db *DB) AbandonIdempotent(ctx context.Context, username, key string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE username = $1 AND key = $2 AND status_code = 0`, username, key)
+	_, err := db.wr.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE username = $1 AND key = $2 AND status_code = 0`, username, key)
 	return err
 }

@@ -47,7 +47,7 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner stri
 	if len(b.Lines) == 0 {
 		return o, fmt.Errorf("%w: no lines", basket.ErrInvalid)
 	}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
 		if o.User.ID, err = db.upsertUser(ctx, tx, b.Owner, now); err != nil {
 			return err
@@ -62,7 +62,7 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner stri
 
 // insertOrder writes the order of basket b (o has its user and basket set),
 // its lines leased by owner, and the first history row.
-func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *order.Order, b basket.Basket, actor, owner string, leaseUntil, now time.Time) error {
+func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, actor, owner string, leaseUntil, now time.Time) error {
 	o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
 	if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
@@ -115,7 +115,7 @@ func lineCourseKey(p catalog.Product) string {
 	return p.CourseID
 }
 
-func (db *DB) insertHistory(ctx context.Context, tx *sql.Tx, orderID int64, hs []order.HistoryEntry) error {
+func (db *DB) insertHistory(ctx context.Context, tx *Tx, orderID int64, hs []order.HistoryEntry) error {
 	if len(hs) == 0 {
 		return nil
 	}
@@ -262,7 +262,7 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 
 // GetOrder returns an order by number with lines and notes; order.ErrNotFound.
 func (db *DB) GetOrder(ctx context.Context, number string) (o order.Order, err error) {
-	err = db.read(ctx, func(tx *sql.Tx) error {
+	err = db.read(ctx, func(tx *Tx) error {
 		o, err = db.getOrder(ctx, tx, number)
 		return err
 	})
@@ -351,7 +351,7 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += fmt.Sprintf(" ORDER BY o.id DESC LIMIT %d", limit)
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
@@ -369,7 +369,7 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 		return nil, err
 	}
 	var out []order.Order
-	err = db.read(ctx, func(tx *sql.Tx) error {
+	err = db.read(ctx, func(tx *Tx) error {
 		out, err = db.loadOrders(ctx, tx, ids)
 		return err
 	})
@@ -378,7 +378,7 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 
 // History returns the status history of an order, oldest first.
 func (db *DB) History(ctx context.Context, orderID int64) ([]order.HistoryEntry, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT COALESCE(line_id, 0), from_status, to_status, reason, actor, created_at
+	rows, err := db.rd.QueryContext(ctx, `SELECT COALESCE(line_id, 0), from_status, to_status, reason, actor, created_at
 		FROM status_history WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
@@ -399,7 +399,7 @@ func (db *DB) History(ctx context.Context, orderID int64) ([]order.HistoryEntry,
 
 // Attempts returns the fulfillment attempts of an order's lines, oldest first.
 func (db *DB) Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT line_id, number, actor, module, started_at, duration_us, outcome, http_status, message
+	rows, err := db.rd.QueryContext(ctx, `SELECT line_id, number, actor, module, started_at, duration_us, outcome, http_status, message
 		FROM fulfillment_attempts WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("attempts: %w", err)
@@ -422,7 +422,7 @@ func (db *DB) Attempts(ctx context.Context, orderID int64) ([]order.Attempt, err
 // ShippedLines returns the ids of the lines recorded as delivered in the
 // shipping-event ledger.
 func (db *DB) ShippedLines(ctx context.Context, orderID int64) ([]int64, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT l.line_id FROM shipping_event_lines l JOIN shipping_events e ON e.id = l.event_id
+	rows, err := db.rd.QueryContext(ctx, `SELECT l.line_id FROM shipping_event_lines l JOIN shipping_events e ON e.id = l.event_id
 		WHERE e.order_id = $1 ORDER BY l.line_id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("shipped lines: %w", err)
@@ -434,7 +434,7 @@ func (db *DB) ShippedLines(ctx context.Context, orderID int64) ([]int64, error) 
 func (db *DB) CreateBasket(ctx context.Context, b basket.Basket) (int64, error) {
 	now := db.clock()
 	var id int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		uid, err := db.upsertUser(ctx, tx, b.Owner, now)
 		if err != nil {
 			return err
@@ -447,7 +447,7 @@ func (db *DB) CreateBasket(ctx context.Context, b basket.Basket) (int64, error) 
 
 // insertBasket writes a basket in status with its lines at their current
 // prices; a Frozen basket also records its processor and total.
-func (db *DB) insertBasket(ctx context.Context, tx *sql.Tx, ownerID int64, b basket.Basket, status, processor string, now time.Time) (int64, error) {
+func (db *DB) insertBasket(ctx context.Context, tx *Tx, ownerID int64, b basket.Basket, status, processor string, now time.Time) (int64, error) {
 	var id int64
 	var frozenAt any
 	if status == "Frozen" {

@@ -26,7 +26,7 @@ var ErrBasketNotFrozen = errors.New("basket is not awaiting payment")
 func (db *DB) FreezeBasket(ctx context.Context, b basket.Basket, processor string) (int64, error) {
 	now := db.clock()
 	var id int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		uid, err := db.upsertUser(ctx, tx, b.Owner, now)
 		if err != nil {
 			return err
@@ -41,7 +41,7 @@ func (db *DB) FreezeBasket(ctx context.Context, b basket.Basket, processor strin
 // on it. A notification seen before (same processor and reference) returns
 // duplicate = true and changes nothing.
 func (db *DB) RecordNotification(ctx context.Context, n payment.Notification) (duplicate bool, err error) {
-	res, err := db.w.ExecContext(ctx, `INSERT INTO payment_notifications (processor, reference, basket_id, decision, amount_minor, currency, raw, created_at)
+	res, err := db.wr.ExecContext(ctx, `INSERT INTO payment_notifications (processor, reference, basket_id, decision, amount_minor, currency, raw, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (processor, reference) DO NOTHING`,
 		n.Processor, n.Reference, n.BasketID, string(n.Decision), n.Amount.Minor, n.Amount.Currency, string(n.Raw), db.ts(db.clock()))
 	if err != nil {
@@ -58,14 +58,14 @@ func isForeignKey(err error) bool {
 	return strings.Contains(strings.ToLower(err.Error()), "foreign key")
 }
 
-func (db *DB) markNotification(ctx context.Context, tx *sql.Tx, n payment.Notification, outcome string, now time.Time) error {
+func (db *DB) markNotification(ctx context.Context, tx *Tx, n payment.Notification, outcome string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
 		db.ts(now), outcome, n.Processor, n.Reference)
 	return err
 }
 
 // frozenBasket locks a basket row and reads what placing it needs.
-func (db *DB) lockBasket(ctx context.Context, tx *sql.Tx, id int64) (status string, b basket.Basket, processor string, err error) {
+func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, b basket.Basket, processor string, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.id, u.username, u.email, u.full_name, u.is_staff
 		FROM baskets b JOIN users u ON u.id = b.owner_id WHERE b.id = $1`+db.forUpdate(), id).
 		Scan(&status, &processor, &b.Total, &b.Currency, &b.Owner.ID, &b.Owner.Username, &b.Owner.Email, &b.Owner.FullName, &b.Owner.IsStaff)
@@ -111,7 +111,7 @@ func (db *DB) lockBasket(ctx context.Context, tx *sql.Tx, id int64) (status stri
 func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor, owner string, leaseUntil time.Time) (o order.Order, placed bool, err error) {
 	now := db.clock()
 	var existing string
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *Tx) error {
 		status, b, processor, err := db.lockBasket(ctx, tx, n.BasketID)
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor,
 	if err != nil {
 		if errors.Is(err, payment.ErrAmountMismatch) {
 			// The refusal itself is recorded; only the order is not placed.
-			_, _ = db.w.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
+			_, _ = db.wr.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
 				db.ts(now), "refused: amount mismatch", n.Processor, n.Reference)
 		}
 		return o, false, err
@@ -168,7 +168,7 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor,
 // DeclineBasket thaws a frozen basket after a declined payment.
 func (db *DB) DeclineBasket(ctx context.Context, n payment.Notification) error {
 	now := db.clock()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *Tx) error {
 		status, _, _, err := db.lockBasket(ctx, tx, n.BasketID)
 		if err != nil {
 			return err
@@ -190,7 +190,7 @@ func (db *DB) DeclineBasket(ctx context.Context, n payment.Notification) error {
 // olderThan that were never acted on: paid, but no order (a crash between
 // the two). The reconciler places their orders.
 func (db *DB) UnhandledAccepted(ctx context.Context, olderThan time.Time, limit int) ([]payment.Notification, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT processor, reference, basket_id, amount_minor, currency, raw FROM payment_notifications
+	rows, err := db.rd.QueryContext(ctx, `SELECT processor, reference, basket_id, amount_minor, currency, raw FROM payment_notifications
 		WHERE handled_at IS NULL AND decision = 'accept' AND created_at < $1 ORDER BY created_at LIMIT $2`, db.ts(olderThan), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unhandled notifications: %w", err)
@@ -221,7 +221,7 @@ type PaymentEvent struct {
 
 // PaymentEvents returns the payment events of an order, oldest first.
 func (db *DB) PaymentEvents(ctx context.Context, orderID int64) ([]PaymentEvent, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT event_type, processor, amount_minor, currency, reference, COALESCE(refund_id, 0), created_at
+	rows, err := db.rd.QueryContext(ctx, `SELECT event_type, processor, amount_minor, currency, reference, COALESCE(refund_id, 0), created_at
 		FROM payment_events WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("payment events: %w", err)
@@ -243,7 +243,7 @@ func (db *DB) PaymentEvents(ctx context.Context, orderID int64) ([]PaymentEvent,
 // BasketStatus returns a basket's status ("Open", "Frozen", "Submitted").
 func (db *DB) BasketStatus(ctx context.Context, id int64) (string, error) {
 	var s string
-	err := db.r.QueryRowContext(ctx, `SELECT status FROM baskets WHERE id = $1`, id).Scan(&s)
+	err := db.rd.QueryRowContext(ctx, `SELECT status FROM baskets WHERE id = $1`, id).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("%w: basket %d", order.ErrNotFound, id)
 	}
@@ -262,7 +262,7 @@ type BasketPayment struct {
 // BasketPayment reads a basket for its payment page.
 func (db *DB) BasketPayment(ctx context.Context, id int64) (BasketPayment, error) {
 	b := BasketPayment{ID: id}
-	err := db.r.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.username
+	err := db.rd.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.username
 		FROM baskets b JOIN users u ON u.id = b.owner_id WHERE b.id = $1`, id).Scan(&b.Status, &b.Processor, &b.Total.Minor, &b.Total.Currency, &b.Username)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("basket %d: %w", id, order.ErrNotFound)

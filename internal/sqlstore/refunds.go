@@ -39,7 +39,7 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 	default:
 		return nil, fmt.Errorf("%w: give {username, course_id} or {order_number, line_ids}", refund.ErrInvalid)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT ol.id, ol.order_id, ol.line_price_minor, ol.quantity, o.currency, o.user_id, ol.attributes
+	rows, err := db.rd.QueryContext(ctx, `SELECT ol.id, ol.order_id, ol.line_price_minor, ol.quantity, o.currency, o.user_id, ol.attributes
 		FROM order_lines ol JOIN orders o ON o.id = ol.order_id JOIN users u ON u.id = o.user_id
 		WHERE `+where+` AND o.status = 'Complete' AND ol.status = 'Complete'
 		AND NOT EXISTS (SELECT 1 FROM refund_lines rl WHERE rl.order_line_id = ol.id AND rl.status <> 'Denied')
@@ -83,7 +83,7 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 	for _, oid := range orders {
 		lines := byOrder[oid]
 		var id int64
-		err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := db.tx(ctx, func(tx *Tx) error {
 			if err := tx.QueryRowContext(ctx, `INSERT INTO refunds (order_id, user_id, status, total_credit_minor, currency, created_at, updated_at)
 				VALUES ($1, $2, 'Open', 0, $3, $4, $4) RETURNING id`, oid, lines[0].userID, lines[0].currency, db.ts(now)).Scan(&id); err != nil {
 				return fmt.Errorf("insert refund: %w", err)
@@ -129,7 +129,7 @@ type refundHistory struct {
 	reason, actor string
 }
 
-func (db *DB) insertRefundHistory(ctx context.Context, tx *sql.Tx, id int64, hs []refundHistory, now time.Time) error {
+func (db *DB) insertRefundHistory(ctx context.Context, tx *Tx, id int64, hs []refundHistory, now time.Time) error {
 	if len(hs) == 0 {
 		return nil
 	}
@@ -198,7 +198,7 @@ func (db *DB) loadRefunds(ctx context.Context, q querier, where string, args ...
 
 // GetRefund implements refund.Store.
 func (db *DB) GetRefund(ctx context.Context, id int64) (refund.Refund, error) {
-	rs, err := db.loadRefunds(ctx, db.r, `WHERE r.id = $1`, id)
+	rs, err := db.loadRefunds(ctx, db.rd, `WHERE r.id = $1`, id)
 	if err != nil {
 		return refund.Refund{}, err
 	}
@@ -232,12 +232,12 @@ func (db *DB) ListRefunds(ctx context.Context, status refund.Status, orderID, af
 	if limit <= 0 || limit > 1000 {
 		limit = 50
 	}
-	return db.loadRefunds(ctx, db.r, where+fmt.Sprintf(" ORDER BY r.id DESC LIMIT %d", limit), args...)
+	return db.loadRefunds(ctx, db.rd, where+fmt.Sprintf(" ORDER BY r.id DESC LIMIT %d", limit), args...)
 }
 
 // ClaimRefund implements refund.Store.
 func (db *DB) ClaimRefund(ctx context.Context, id int64, owner string, now, until time.Time) (refund.Refund, bool, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE refunds SET lease_owner = $1, lease_until = $2
+	res, err := db.wr.ExecContext(ctx, `UPDATE refunds SET lease_owner = $1, lease_until = $2
 		WHERE id = $3 AND status NOT IN ('Denied', 'Complete') AND (lease_until IS NULL OR lease_until < $4)`,
 		owner, db.ts(until), id, db.ts(now))
 	if err != nil {
@@ -250,7 +250,7 @@ func (db *DB) ClaimRefund(ctx context.Context, id int64, owner string, now, unti
 
 // ClaimDueRefunds implements refund.Store.
 func (db *DB) ClaimDueRefunds(ctx context.Context, owner string, now, until time.Time, limit int) ([]int64, error) {
-	rows, err := db.w.QueryContext(ctx, `UPDATE refunds SET lease_owner = $1, lease_until = $2
+	rows, err := db.wr.QueryContext(ctx, `UPDATE refunds SET lease_owner = $1, lease_until = $2
 		WHERE id IN (SELECT id FROM refunds WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
 			ORDER BY next_attempt_at LIMIT $4`+db.skipLocked()+`) RETURNING id`, owner, db.ts(until), db.ts(now), limit)
 	if err != nil {
@@ -278,7 +278,7 @@ func (db *DB) SaveRefund(ctx context.Context, out refund.Outcome) (refund.Refund
 			return refund.Refund{}, err
 		}
 	}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var orderID int64
 		inc := 0
 		if out.Attempted {
@@ -329,7 +329,7 @@ func (db *DB) SaveRefund(ctx context.Context, out refund.Outcome) (refund.Refund
 // DenyRefund implements refund.Store: only an Open refund can be denied.
 func (db *DB) DenyRefund(ctx context.Context, id int64, actor string) (refund.Refund, error) {
 	now := db.clock()
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		var status refund.Status
 		err := tx.QueryRowContext(ctx, `SELECT status FROM refunds WHERE id = $1`+db.forUpdate(), id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -363,7 +363,7 @@ func (db *DB) DenyRefund(ctx context.Context, id int64, actor string) (refund.Re
 // PaymentSource implements refund.Store.
 func (db *DB) PaymentSource(ctx context.Context, orderID int64) (string, string, error) {
 	var p, ref string
-	err := db.r.QueryRowContext(ctx, `SELECT processor, reference FROM payment_sources WHERE order_id = $1 ORDER BY id LIMIT 1`, orderID).Scan(&p, &ref)
+	err := db.rd.QueryRowContext(ctx, `SELECT processor, reference FROM payment_sources WHERE order_id = $1 ORDER BY id LIMIT 1`, orderID).Scan(&p, &ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", fmt.Errorf("order %d: %w", orderID, refund.ErrNoPayment)
 	}

@@ -40,6 +40,10 @@ const (
 type DB struct {
 	Engine Engine
 	w, r   *sql.DB
+	// wc and rc are the statement caches of w and r (nil on PostgreSQL);
+	// wr and rd run statements on w and r through them.
+	wc, rc *stmtCache
+	wr, rd pooled
 	// Partner is the prefix of order numbers (Otto's partner short code).
 	Partner string
 	now     func() time.Time
@@ -87,6 +91,10 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 		r.SetMaxOpenConns(8)
 		db.w, db.r = w, r
 	}
+	if db.Engine == SQLite {
+		db.wc, db.rc = newStmtCache(db.w), newStmtCache(db.r)
+	}
+	db.wr, db.rd = pooled{db.w, db.wc}, pooled{db.r, db.rc}
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect %s: %w", db.Engine, err)
@@ -96,6 +104,8 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.wc.close()
+	db.rc.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -230,7 +240,7 @@ func (n nullTime) Value() (driver.Value, error) {
 
 // read runs fn in a read-only transaction, so that an order and its lines
 // come from one snapshot even while other requests commit.
-func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) read(ctx context.Context, fn func(*Tx) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.Engine == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -240,16 +250,16 @@ func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	return fn(&Tx{Tx: tx, cache: db.rc})
 }
 
 // tx runs fn in a write transaction.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{Tx: tx, cache: db.wc}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

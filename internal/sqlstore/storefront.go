@@ -34,7 +34,7 @@ type StoredBasket struct {
 // Total and Currency are summed from the lines.
 func (db *DB) GetBasket(ctx context.Context, id int64) (StoredBasket, error) {
 	var sb StoredBasket
-	err := db.read(ctx, func(tx *sql.Tx) error {
+	err := db.read(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, COALESCE(o.number, ''),
 				u.id, u.username, u.email, u.full_name, u.is_staff
 			FROM baskets b JOIN users u ON u.id = b.owner_id LEFT JOIN orders o ON o.basket_id = b.id
@@ -106,7 +106,7 @@ func linesTotal(lines []basket.Line) (int64, string, error) {
 
 // lockOpenBasket locks a basket and returns it with its total summed from
 // its lines. order.ErrNotFound when it does not exist.
-func (db *DB) lockOpenBasket(ctx context.Context, tx *sql.Tx, id int64) (string, basket.Basket, string, error) {
+func (db *DB) lockOpenBasket(ctx context.Context, tx *Tx, id int64) (string, basket.Basket, string, error) {
 	status, b, processor, err := db.lockBasket(ctx, tx, id)
 	if errors.Is(err, payment.ErrInvalid) {
 		return "", b, "", fmt.Errorf("basket %d: %w", id, order.ErrNotFound)
@@ -131,7 +131,7 @@ func (db *DB) lockOpenBasket(ctx context.Context, tx *sql.Tx, id int64) (string,
 func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner string, leaseUntil time.Time) (order.Order, error) {
 	now := db.clock()
 	var o order.Order
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *Tx) error {
 		status, b, _, err := db.lockOpenBasket(ctx, tx, basketID)
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner
 // gives basket.ErrInvalid (it is placed without payment); order.ErrNotFound.
 func (db *DB) FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error {
 	now := db.clock()
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *Tx) error {
 		status, b, current, err := db.lockOpenBasket(ctx, tx, basketID)
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func (db *DB) PurchasedSKUs(ctx context.Context, username string, skus []string)
 	for _, s := range skus {
 		args = append(args, s)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT ol.sku FROM order_lines ol
+	rows, err := db.rd.QueryContext(ctx, `SELECT DISTINCT ol.sku FROM order_lines ol
 		JOIN orders o ON o.id = ol.order_id JOIN users u ON u.id = o.user_id
 		WHERE u.username = $1 AND o.status <> 'Payment Error' AND ol.sku IN (`+inList(len(skus), 1)+`)
 		AND NOT EXISTS (SELECT 1 FROM refund_lines rl WHERE rl.order_line_id = ol.id AND rl.status = 'Complete')`, args...)
@@ -227,7 +227,7 @@ func (db *DB) PurchasedSKUs(ctx context.Context, username string, skus []string)
 // UserByName returns a known user; order.ErrNotFound.
 func (db *DB) UserByName(ctx context.Context, username string) (order.User, error) {
 	var u order.User
-	err := db.r.QueryRowContext(ctx, `SELECT id, username, email, full_name, is_staff FROM users WHERE username = $1`, username).
+	err := db.rd.QueryRowContext(ctx, `SELECT id, username, email, full_name, is_staff FROM users WHERE username = $1`, username).
 		Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.IsStaff)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("user %q: %w", username, order.ErrNotFound)
