@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -65,36 +66,43 @@ type loadOptions struct {
 	serverPID          int
 	serverLog          string
 	cpuProfile         string
+	warmup             time.Duration
 	progress           time.Duration
 }
 
 // loadReport is what a run measured and verified; --json prints it as is.
 type loadReport struct {
-	Mode           string            `json:"mode"` // "in-process" or "remote"
-	URL            string            `json:"url"`
-	Engine         string            `json:"engine,omitempty"`
-	CourseID       string            `json:"course_id"`
-	SKU            string            `json:"sku"`
-	Concurrency    int               `json:"concurrency"`
-	TargetRate     float64           `json:"target_rate,omitempty"`
-	Stopped        string            `json:"stopped"` // "orders", "duration" or "interrupted"
-	LMS            loadLMSSetup      `json:"lms"`
-	Retry          *loadRetrySetup   `json:"retry,omitempty"`
-	Notes          []string          `json:"notes,omitempty"`
-	Sent           int64             `json:"sent"`
-	Acknowledged   int64             `json:"acknowledged"`
-	Errors         map[string]int64  `json:"errors"`
-	ErrorSamples   []string          `json:"error_samples,omitempty"`
-	AnsweredStatus map[string]int64  `json:"answered_status"`
-	ElapsedSeconds float64           `json:"elapsed_seconds"`
-	OrdersPerSec   float64           `json:"orders_per_second"`
-	Latency        loadLatency       `json:"latency_ms"`
-	Outage         *loadOutageReport `json:"outage,omitempty"`
-	Settle         loadSettleReport  `json:"settle"`
-	LMSCheck       loadLMSCheck      `json:"lms_check"`
-	Memory         *loadMemory       `json:"memory,omitempty"`
-	Verified       bool              `json:"verified"`
-	Failures       []string          `json:"failures,omitempty"`
+	Mode           string           `json:"mode"` // "in-process" or "remote"
+	URL            string           `json:"url"`
+	Engine         string           `json:"engine,omitempty"`
+	CourseID       string           `json:"course_id"`
+	SKU            string           `json:"sku"`
+	Concurrency    int              `json:"concurrency"`
+	TargetRate     float64          `json:"target_rate,omitempty"`
+	Stopped        string           `json:"stopped"` // "orders", "duration" or "interrupted"
+	LMS            loadLMSSetup     `json:"lms"`
+	Retry          *loadRetrySetup  `json:"retry,omitempty"`
+	Notes          []string         `json:"notes,omitempty"`
+	Sent           int64            `json:"sent"`
+	Acknowledged   int64            `json:"acknowledged"`
+	Errors         map[string]int64 `json:"errors"`
+	ErrorSamples   []string         `json:"error_samples,omitempty"`
+	AnsweredStatus map[string]int64 `json:"answered_status"`
+	ElapsedSeconds float64          `json:"elapsed_seconds"`
+	// With --warmup, OrdersPerSec and Latency count only orders started
+	// after it; the *All fields count every order.
+	WarmupSeconds   float64           `json:"warmup_seconds,omitempty"`
+	OrdersPerSec    float64           `json:"orders_per_second"`
+	Latency         loadLatency       `json:"latency_ms"`
+	OrdersPerSecAll float64           `json:"orders_per_second_all,omitempty"`
+	LatencyAll      *loadLatency      `json:"latency_ms_all,omitempty"`
+	Outage          *loadOutageReport `json:"outage,omitempty"`
+	Settle          loadSettleReport  `json:"settle"`
+	LMSCheck        loadLMSCheck      `json:"lms_check"`
+	CPU             *loadCPU          `json:"cpu,omitempty"`
+	Memory          *loadMemory       `json:"memory,omitempty"`
+	Verified        bool              `json:"verified"`
+	Failures        []string          `json:"failures,omitempty"`
 }
 
 type loadLMSSetup struct {
@@ -152,6 +160,19 @@ type loadLMSCheck struct {
 	Active            int    `json:"active"`
 	NotActive         int    `json:"not_active"`
 	Errors            int    `json:"errors"`
+}
+
+// loadCPU is CPU use during the load phase, in cores (CPU seconds per
+// second), from /proc: the machine is shared, so a run is only comparable
+// with another when "others" is small.
+type loadCPU struct {
+	Cores          int     `json:"cores"`
+	Machine        float64 `json:"machine_busy"`
+	ThisProcess    float64 `json:"this_process"`
+	ServiceProcess float64 `json:"service_process,omitempty"`
+	Postgres       float64 `json:"postgres"`
+	OtherFulfill   float64 `json:"other_fulfill_processes"` // e.g. a `fulfill lms-stub`
+	Others         float64 `json:"others"`
 }
 
 type loadMemory struct {
@@ -229,6 +250,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	fs.StringVar(&o.course, "course", "", "course id to create (default: a new course-v1:Load+T<unix><random>+Run)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of the service process (on this machine) to report its peak RSS (VmHWM)")
 	fs.StringVar(&o.serverLog, "server-log", "", "in-process: write the service's log to this file (default: discarded)")
+	fs.DurationVar(&o.warmup, "warmup", 0, "leave the orders started in this first part of the run out of the throughput and latency figures (they are still verified)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the load phase (in-process: service and load generator together)")
 	fs.DurationVar(&o.progress, "progress", time.Second, "interval of the progress line on stderr (0: none)")
 	if err := fs.Parse(args); err != nil {
@@ -262,6 +284,8 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 		return o, errors.New("loadtest: --lms-fail-rate must be between 0 and 1")
 	case o.lmsLatency < 0 || o.lmsLatency > time.Minute:
 		return o, errors.New("loadtest: --lms-latency must be 0 to 1m")
+	case o.warmup < 0 || o.warmup >= o.duration:
+		return o, errors.New("loadtest: --warmup must be shorter than --duration")
 	case o.timeout <= 0:
 		return o, errors.New("loadtest: --timeout must be positive")
 	case o.url != "" && !strings.HasPrefix(o.url, "http://") && !strings.HasPrefix(o.url, "https://"):
@@ -512,7 +536,19 @@ func (lt *loadTest) createCourse(ctx context.Context) error {
 		"modes": []map[string]any{{"certificate_type": "verified", "id_verification_required": false,
 			"price": "0", "currency": "USD"}},
 	})
-	status, raw, err := lt.do(ctx, http.MethodPut, "/api/v2/courses/"+url.PathEscape(lt.courseI)+"/", lt.staff, body)
+	// PUT is idempotent: when the service answers 5xx (it may publish the
+	// course to a flaky LMS), try again a few times.
+	var status int
+	var raw []byte
+	var err error
+	for attempt := 1; ; attempt++ {
+		status, raw, err = lt.do(ctx, http.MethodPut, "/api/v2/courses/"+url.PathEscape(lt.courseI)+"/", lt.staff, body)
+		retry := err == nil && status >= 500 && attempt < 20 && ctx.Err() == nil
+		if !retry {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("loadtest: create course: %w", err)
 	}
@@ -590,7 +626,7 @@ func (lt *loadTest) load(ctx context.Context) {
 		next, sent, acked, failed atomic.Int64
 		h                         loadHist
 		mu                        sync.Mutex
-		lat                       []time.Duration
+		lat                       []loadSample
 	)
 	reqBody, _ := json.Marshal(map[string]any{"products": []map[string]string{{"sku": lt.sku}}, "checkout": true})
 	if o.cpuProfile != "" {
@@ -604,12 +640,13 @@ func (lt *loadTest) load(ctx context.Context) {
 			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 		}
 	}
+	cpu0 := lt.cpuSample()
 	start := time.Now()
 	stopProgress := lt.progressLoop(start, &acked, &failed, &h)
 	var wg sync.WaitGroup
 	for range o.concurrency {
 		wg.Go(func() {
-			var mine []time.Duration
+			var mine []loadSample
 			var acks []loadAck
 			errs := map[string]int64{}
 			statuses := map[string]int64{}
@@ -659,7 +696,7 @@ func (lt *loadTest) load(ctx context.Context) {
 				}
 				acked.Add(1)
 				h.add(d)
-				mine = append(mine, d)
+				mine = append(mine, loadSample{at: t0.Sub(start), d: d})
 				statuses[ostatus]++
 				acks = append(acks, loadAck{number: number, user: user, status: ostatus})
 			}
@@ -682,6 +719,7 @@ func (lt *loadTest) load(ctx context.Context) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	rep.CPU = lt.cpuUse(cpu0, lt.cpuSample(), elapsed)
 	stopProgress()
 	switch {
 	case ctx.Err() != nil:
@@ -693,11 +731,29 @@ func (lt *loadTest) load(ctx context.Context) {
 	}
 	rep.Sent, rep.Acknowledged = sent.Load(), acked.Load()
 	rep.ElapsedSeconds = elapsed.Seconds()
-	if elapsed > 0 {
-		rep.OrdersPerSec = float64(rep.Acknowledged) / elapsed.Seconds()
+	all := make([]time.Duration, 0, len(lat))
+	var steady []time.Duration
+	for _, x := range lat {
+		all = append(all, x.d)
+		if x.at >= o.warmup {
+			steady = append(steady, x.d)
+		}
 	}
-	rep.Latency = summarize(lat)
+	if elapsed > 0 {
+		rep.OrdersPerSec = float64(len(all)) / elapsed.Seconds()
+	}
+	rep.Latency = summarize(all)
+	if o.warmup > 0 && elapsed > o.warmup {
+		rep.WarmupSeconds = o.warmup.Seconds()
+		rep.OrdersPerSecAll, rep.LatencyAll = rep.OrdersPerSec, &rep.Latency
+		rep.OrdersPerSec = float64(len(steady)) / (elapsed - o.warmup).Seconds()
+		rep.Latency = summarize(steady)
+	}
 }
+
+// loadSample is one acknowledged order: when it started (from the start
+// of the run) and how long it took.
+type loadSample struct{ at, d time.Duration }
 
 // progressLoop prints one refreshing line on stderr until stopped.
 func (lt *loadTest) progressLoop(start time.Time, acked, failed *atomic.Int64, h *loadHist) func() {
@@ -1053,6 +1109,110 @@ func (lt *loadTest) checkLMS(ctx context.Context) {
 	}
 }
 
+type cpuSample struct {
+	machineBusy float64             // seconds
+	procs       map[int]procCPUTime // every process
+	ok          bool
+}
+
+type procCPUTime struct {
+	comm string
+	sec  float64
+}
+
+func (lt *loadTest) cpuSample() cpuSample {
+	var s cpuSample
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return s
+	}
+	var total, idle float64
+	for i, x := range f[1:] {
+		v, _ := strconv.ParseFloat(x, 64)
+		if i >= 8 { // guest time is already counted in user time
+			break
+		}
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	const hz = 100 // USER_HZ
+	s.machineBusy = (total - idle) / hz
+	s.procs = map[int]procCPUTime{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, sec, ok := procCPU(pid); ok {
+			s.procs[pid] = procCPUTime{comm, sec}
+		}
+	}
+	s.ok = true
+	return s
+}
+
+// procCPU returns the command name and user+system CPU seconds of a process.
+func procCPU(pid int) (string, float64, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	open, i := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
+	if open < 0 || i < open {
+		return "", 0, false
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return "", 0, false
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return string(raw[open+1 : i]), (u + k) / 100, true
+}
+
+// cpuUse splits the machine's CPU use between b and a: this process, the
+// service (--server-pid), PostgreSQL, other fulfill processes (an LMS
+// stand-in) and everything else.
+func (lt *loadTest) cpuUse(a, b cpuSample, d time.Duration) *loadCPU {
+	if !a.ok || !b.ok || d <= 0 {
+		return nil
+	}
+	sec := d.Seconds()
+	c := &loadCPU{Cores: runtime.NumCPU(), Machine: (b.machineBusy - a.machineBusy) / sec}
+	self := os.Getpid()
+	for pid, p := range b.procs {
+		used := p.sec - a.procs[pid].sec // a process started since counts whole
+		if q, ok := a.procs[pid]; ok && q.comm != p.comm {
+			used = p.sec
+		}
+		used /= sec
+		switch {
+		case pid == self:
+			c.ThisProcess += used
+		case pid == lt.o.serverPID:
+			c.ServiceProcess += used
+		case p.comm == "postgres":
+			c.Postgres += used
+		case p.comm == "fulfill":
+			c.OtherFulfill += used
+		}
+	}
+	c.Others = max(0, c.Machine-c.ThisProcess-c.ServiceProcess-c.Postgres-c.OtherFulfill)
+	round := func(x *float64) { *x = math.Round(*x*100) / 100 }
+	for _, x := range []*float64{&c.Machine, &c.ThisProcess, &c.ServiceProcess, &c.Postgres, &c.OtherFulfill, &c.Others} {
+		round(x)
+	}
+	return c
+}
+
 // memory reads the peak RSS of the service process.
 func (lt *loadTest) memory() {
 	pid, of := lt.o.serverPID, ""
@@ -1130,7 +1290,14 @@ func printLoadReport(w io.Writer, r *loadReport) {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	fmt.Fprintf(w, "\nLoad (stopped by %s)\n", r.Stopped)
-	fmt.Fprintf(w, "  sent %d, acknowledged %d in %.2fs: %.1f orders/s\n", r.Sent, r.Acknowledged, r.ElapsedSeconds, r.OrdersPerSec)
+	if r.LatencyAll != nil {
+		a := r.LatencyAll
+		fmt.Fprintf(w, "  sent %d, acknowledged %d in %.2fs: %.1f orders/s; latency (ms) p50 %.2f  p99 %.2f  max %.2f\n",
+			r.Sent, r.Acknowledged, r.ElapsedSeconds, r.OrdersPerSecAll, a.P50, a.P99, a.Max)
+		fmt.Fprintf(w, "  after the %.1fs warm-up: %.1f orders/s\n", r.WarmupSeconds, r.OrdersPerSec)
+	} else {
+		fmt.Fprintf(w, "  sent %d, acknowledged %d in %.2fs: %.1f orders/s\n", r.Sent, r.Acknowledged, r.ElapsedSeconds, r.OrdersPerSec)
+	}
 	fmt.Fprintf(w, "  latency of acknowledged orders (ms): p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
 		r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
 	fmt.Fprintf(w, "  answered: %s\n", fmtCounts(r.AnsweredStatus))
@@ -1181,6 +1348,13 @@ func printLoadReport(w io.Writer, r *loadReport) {
 		fmt.Fprintf(w, "  LMS: %d of %d learners actively enrolled (%d not active, %d errors)\n", c.Active, c.Checked, c.NotActive, c.Errors)
 	default:
 		fmt.Fprintln(w, "  LMS: not checked (give --lms-url to check a remote LMS)")
+	}
+	if c := r.CPU; c != nil {
+		fmt.Fprintf(w, "  CPU during the load (cores of %d): machine %.2f, this process %.2f", c.Cores, c.Machine, c.ThisProcess)
+		if c.ServiceProcess > 0 {
+			fmt.Fprintf(w, ", service %.2f", c.ServiceProcess)
+		}
+		fmt.Fprintf(w, ", PostgreSQL %.2f, other fulfill processes %.2f, everything else %.2f\n", c.Postgres, c.OtherFulfill, c.Others)
 	}
 	if r.Memory != nil {
 		fmt.Fprintf(w, "  memory of %s: peak RSS (VmHWM) %.1f MB, RSS now %.1f MB\n", r.Memory.Of, r.Memory.VmHWMMB, r.Memory.VmRSSMB)
