@@ -166,8 +166,10 @@ type loadLMSCheck struct {
 // second), from /proc: the machine is shared, so a run is only comparable
 // with another when "others" is small.
 type loadCPU struct {
-	Cores          int     `json:"cores"`
-	Machine        float64 `json:"machine_busy"`
+	Cores   int     `json:"cores"`
+	Machine float64 `json:"machine_busy"`
+	// Steal is CPU time the hypervisor gave to other guests.
+	Steal          float64 `json:"steal"`
 	ThisProcess    float64 `json:"this_process"`
 	ServiceProcess float64 `json:"service_process,omitempty"`
 	Postgres       float64 `json:"postgres"`
@@ -745,7 +747,8 @@ func (lt *loadTest) load(ctx context.Context) {
 	rep.Latency = summarize(all)
 	if o.warmup > 0 && elapsed > o.warmup {
 		rep.WarmupSeconds = o.warmup.Seconds()
-		rep.OrdersPerSecAll, rep.LatencyAll = rep.OrdersPerSec, &rep.Latency
+		everything := rep.Latency
+		rep.OrdersPerSecAll, rep.LatencyAll = rep.OrdersPerSec, &everything
 		rep.OrdersPerSec = float64(len(steady)) / (elapsed - o.warmup).Seconds()
 		rep.Latency = summarize(steady)
 	}
@@ -1111,6 +1114,7 @@ func (lt *loadTest) checkLMS(ctx context.Context) {
 
 type cpuSample struct {
 	machineBusy float64             // seconds
+	steal       float64             // seconds
 	procs       map[int]procCPUTime // every process
 	ok          bool
 }
@@ -1140,6 +1144,9 @@ func (lt *loadTest) cpuSample() cpuSample {
 		total += v
 		if i == 3 || i == 4 { // idle, iowait
 			idle += v
+		}
+		if i == 7 {
+			s.steal = v / 100
 		}
 	}
 	const hz = 100 // USER_HZ
@@ -1186,7 +1193,7 @@ func (lt *loadTest) cpuUse(a, b cpuSample, d time.Duration) *loadCPU {
 		return nil
 	}
 	sec := d.Seconds()
-	c := &loadCPU{Cores: runtime.NumCPU(), Machine: (b.machineBusy - a.machineBusy) / sec}
+	c := &loadCPU{Cores: runtime.NumCPU(), Machine: (b.machineBusy - a.machineBusy) / sec, Steal: (b.steal - a.steal) / sec}
 	self := os.Getpid()
 	for pid, p := range b.procs {
 		used := p.sec - a.procs[pid].sec // a process started since counts whole
@@ -1207,7 +1214,8 @@ func (lt *loadTest) cpuUse(a, b cpuSample, d time.Duration) *loadCPU {
 	}
 	c.Others = max(0, c.Machine-c.ThisProcess-c.ServiceProcess-c.Postgres-c.OtherFulfill)
 	round := func(x *float64) { *x = math.Round(*x*100) / 100 }
-	for _, x := range []*float64{&c.Machine, &c.ThisProcess, &c.ServiceProcess, &c.Postgres, &c.OtherFulfill, &c.Others} {
+	c.Others = max(0, c.Others-c.Steal)
+	for _, x := range []*float64{&c.Machine, &c.Steal, &c.ThisProcess, &c.ServiceProcess, &c.Postgres, &c.OtherFulfill, &c.Others} {
 		round(x)
 	}
 	return c
@@ -1354,7 +1362,8 @@ func printLoadReport(w io.Writer, r *loadReport) {
 		if c.ServiceProcess > 0 {
 			fmt.Fprintf(w, ", service %.2f", c.ServiceProcess)
 		}
-		fmt.Fprintf(w, ", PostgreSQL %.2f, other fulfill processes %.2f, everything else %.2f\n", c.Postgres, c.OtherFulfill, c.Others)
+		fmt.Fprintf(w, ", PostgreSQL %.2f, other fulfill processes %.2f, everything else %.2f, stolen by the hypervisor %.2f\n",
+			c.Postgres, c.OtherFulfill, c.Others, c.Steal)
 	}
 	if r.Memory != nil {
 		fmt.Fprintf(w, "  memory of %s: peak RSS (VmHWM) %.1f MB, RSS now %.1f MB\n", r.Memory.Of, r.Memory.VmHWMMB, r.Memory.VmRSSMB)
