@@ -66,6 +66,7 @@ type loadOptions struct {
 	serverPID          int
 	serverLog          string
 	cpuProfile         string
+	anyHost            bool
 	warmup             time.Duration
 	progress           time.Duration
 }
@@ -241,7 +242,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	fs.DurationVar(&o.lmsLatency, "lms-latency", 0, "latency of the LMS stand-in started in-process")
 	fs.Float64Var(&o.lmsFailRate, "lms-fail-rate", 0, "fraction of enrollment calls the in-process LMS stand-in answers 503")
 	fs.BoolVar(&o.lmsOutage, "lms-outage", false, "the in-process LMS stand-in fails every enrollment until all orders are placed, then heals; measures the time to all Complete")
-	fs.StringVar(&o.lmsURL, "lms-url", "", "LMS (e.g. a `fulfill lms-stub`) to verify enrollments against; in-process, the service uses it instead of its own stand-in")
+	fs.StringVar(&o.lmsURL, "lms-url", "", "LMS (e.g. a 'fulfill lms-stub') to verify enrollments against; in-process, the service uses it instead of its own stand-in")
 	fs.StringVar(&o.lmsAPIKey, "lms-api-key", "", "X-Edx-Api-Key of --lms-url")
 	fs.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait for acknowledged orders to become Complete")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON on stdout (the text report goes to stderr)")
@@ -250,11 +251,12 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	fs.IntVar(&o.retryAttempts, "retry-attempts", 0, "in-process: the service's --retry-attempts (0: its default)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of one HTTP request")
 	fs.StringVar(&o.course, "course", "", "course id to create (default: a new course-v1:Load+T<unix><random>+Run)")
-	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of the service process (on this machine) to report its peak RSS (VmHWM)")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of the service process (on this machine) to report its peak RSS (VmHWM) and CPU use")
 	fs.StringVar(&o.serverLog, "server-log", "", "in-process: write the service's log to this file (default: discarded)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "leave the orders started in this first part of the run out of the throughput and latency figures (they are still verified)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the load phase (in-process: service and load generator together)")
 	fs.DurationVar(&o.progress, "progress", time.Second, "interval of the progress line on stderr (0: none)")
+	fs.BoolVar(&o.anyHost, "allow-non-loopback", false, "allow --url and --lms-url on other hosts than this one (a load test is normally run on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -294,7 +296,26 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 		return o, errors.New("loadtest: --url must start with http:// or https://")
 	}
 	o.url = strings.TrimRight(o.url, "/")
+	for _, u := range []string{o.url, o.lmsURL} {
+		if u != "" && !o.anyHost && !loopback(u) {
+			return o, fmt.Errorf("loadtest: %s is not on this machine; load tests run on loopback (--allow-non-loopback to override)", u)
+		}
+	}
 	return o, nil
+}
+
+// loopback reports whether the URL's host is this machine.
+func loopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func loadTransport(conns int) *http.Transport {

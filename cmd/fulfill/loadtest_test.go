@@ -75,6 +75,8 @@ func TestLoadtestFlags(t *testing.T) {
 		{[]string{"--db", "sqlite:x.db", "--lms-fail-rate", "1.5"}, "--lms-fail-rate"},
 		{[]string{"--url", "127.0.0.1:8080"}, "http://"},
 		{[]string{"--db", "sqlite:x.db", "--duration", "5s", "--warmup", "5s"}, "--warmup"},
+		{[]string{"--url", "http://example.com:8080"}, "loopback"},
+		{[]string{"--db", "sqlite:x.db", "--lms-url", "http://10.0.0.1:18000"}, "loopback"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"loadtest"}, tc.args...), func(string) string { return "" }, &stdout, &stderr)
