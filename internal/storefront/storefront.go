@@ -311,8 +311,6 @@ func localPath(next string) bool {
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
 }
 
-func basketPath(id int64) string { return "/basket/?id=" + strconv.FormatInt(id, 10) }
-
 func receiptPath(number string) string {
 	return "/checkout/receipt/?order_number=" + url.QueryEscape(number)
 }
