@@ -23,8 +23,8 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
 	"fulfill/internal/refund"
-	"fulfill/internal/sqlstore"
 )
 
 //go:embed templates/*.html
@@ -39,17 +39,15 @@ type Store interface {
 	GetOrder(ctx context.Context, number string) (order.Order, error)
 	History(ctx context.Context, orderID int64) ([]order.HistoryEntry, error)
 	Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error)
-	PaymentEvents(ctx context.Context, orderID int64) ([]sqlstore.PaymentEvent, error)
+	PaymentEvents(ctx context.Context, orderID int64) ([]payment.Event, error)
 	ListRefunds(ctx context.Context, status refund.Status, orderID, afterID int64, limit int) ([]refund.Refund, error)
 	ListCourses(ctx context.Context) ([]catalog.Course, error)
 	MarkComplete(ctx context.Context, number, actor, reason string) (order.Order, error)
 	QueueStats(ctx context.Context, now time.Time) (due int64, oldest time.Duration, attention int64, err error)
-	OrderCounts(ctx context.Context) (sqlstore.OrderCounts, error)
-	ScheduledLines(ctx context.Context, limit int) ([]sqlstore.ScheduledLine, error)
+	OrderCounts(ctx context.Context) (order.Counts, error)
+	ScheduledLines(ctx context.Context, limit int) ([]order.ScheduledLine, error)
 	ScheduledRefunds(ctx context.Context, limit int) ([]refund.Refund, error)
 }
-
-var _ Store = (*sqlstore.DB)(nil)
 
 // Deps are the dashboard's dependencies.
 type Deps struct {

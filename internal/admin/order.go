@@ -7,8 +7,8 @@ import (
 
 	"fulfill/internal/catalog"
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
 	"fulfill/internal/refund"
-	"fulfill/internal/sqlstore"
 )
 
 type lineView struct {
@@ -41,7 +41,7 @@ type orderPage struct {
 	pageBase
 	Order           order.Order
 	Lines           []lineView
-	Payments        []sqlstore.PaymentEvent
+	Payments        []payment.Event
 	Refunds         []refundView
 	History         []historyView
 	CanRetry        bool

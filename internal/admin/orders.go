@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"fulfill/internal/order"
-	"fulfill/internal/sqlstore"
 )
 
 // filterForm is the orders filter as typed in the form.
@@ -112,7 +111,7 @@ func parseDay(s string, end bool) (*time.Time, error) {
 
 type ordersPage struct {
 	pageBase
-	Counts   sqlstore.OrderCounts
+	Counts   order.Counts
 	Filter   filterForm
 	Statuses []order.Status
 	Orders   []order.Order
@@ -127,7 +126,7 @@ type ordersPage struct {
 func handleOrders(a *app) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		p := ordersPage{pageBase: a.base(r, "Orders", "orders"), Statuses: order.Statuses(), CountCap: sqlstore.CountCap}
+		p := ordersPage{pageBase: a.base(r, "Orders", "orders"), Statuses: order.Statuses(), CountCap: order.CountCap}
 		counts, err := a.Store.OrderCounts(r.Context())
 		if err != nil {
 			a.serverError(w, r, "count orders", err)

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"fulfill/internal/order"
 	"fulfill/internal/refund"
-	"fulfill/internal/sqlstore"
 )
 
 type queuePage struct {
@@ -14,7 +14,7 @@ type queuePage struct {
 	Due            int64
 	OldestDue      time.Duration
 	NeedsAttention int64
-	Lines          []sqlstore.ScheduledLine
+	Lines          []order.ScheduledLine
 	Refunds        []refund.Refund
 }
 

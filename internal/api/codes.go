@@ -42,7 +42,7 @@ func handleCodesCSV(store Store) http.Handler {
 		_ = cw.Write([]string{"code", "course", "seat_sku", "status", "redeemed_by", "redeem_url"})
 		for _, l := range o.Lines {
 			for _, c := range codes[l.ID] {
-				_ = cw.Write([]string{c.Code, l.Attributes.String("course_key"), c.SeatSKU, c.Status, c.RedeemedBy, "/coupons/redeem/?code=" + c.Code})
+				_ = cw.Write([]string{c.Code, l.Attributes.String("course_key"), c.SeatSKU, string(c.Status), c.RedeemedBy, "/coupons/redeem/?code=" + c.Code})
 			}
 		}
 		cw.Flush()

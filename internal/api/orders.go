@@ -12,7 +12,7 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
-	"fulfill/internal/sqlstore"
+	"fulfill/internal/voucher"
 )
 
 func moneyString(minor int64, cur string) string { return money.Format(minor, cur) }
@@ -39,7 +39,7 @@ func handleOrderGet(store Store) http.Handler {
 			return
 		}
 		v := viewOrder(o)
-		var codes map[int64][]sqlstore.EnrollmentCode
+		var codes map[int64][]voucher.EnrollmentCode
 		for i, l := range o.Lines {
 			if l.Class != catalog.ClassEnrollmentCode {
 				continue
@@ -51,7 +51,7 @@ func handleOrderGet(store Store) http.Handler {
 				}
 			}
 			for _, c := range codes[l.ID] {
-				v.Lines[i].EnrollmentCodes = append(v.Lines[i].EnrollmentCodes, codeView{Code: c.Code, Status: c.Status,
+				v.Lines[i].EnrollmentCodes = append(v.Lines[i].EnrollmentCodes, codeView{Code: c.Code, Status: string(c.Status),
 					RedeemedBy: c.RedeemedBy, RedeemedOrder: c.RedeemedOrder, RedeemURL: "/coupons/redeem/?code=" + c.Code})
 			}
 		}

@@ -88,7 +88,7 @@ func handleSandboxPage(d Deps) http.Handler {
 		if err == nil {
 			var b BasketPayment
 			b, err = d.Store.BasketPayment(r.Context(), id)
-			v = sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: b.Status}
+			v = sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: string(b.Status)}
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err != nil {

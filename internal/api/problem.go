@@ -14,7 +14,7 @@ import (
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
 	"fulfill/internal/refund"
-	"fulfill/internal/sqlstore"
+	"fulfill/internal/voucher"
 )
 
 // Problem is an RFC 9457 problem details document.
@@ -71,13 +71,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		p.Status = http.StatusBadRequest
 	case errors.Is(err, payment.ErrBadSignature):
 		p.Status = http.StatusForbidden
-	case errors.Is(err, payment.ErrAmountMismatch), errors.Is(err, sqlstore.ErrBasketNotFrozen):
+	case errors.Is(err, payment.ErrAmountMismatch), errors.Is(err, basket.ErrNotFrozen):
 		p.Status = http.StatusBadRequest
 	case errors.Is(err, catalog.ErrNotSoldHere):
 		p.Status, p.Title = http.StatusBadRequest, "Not sold here"
-	case errors.Is(err, sqlstore.ErrCodeNotFound):
+	case errors.Is(err, voucher.ErrNotFound):
 		p.Status = http.StatusNotFound
-	case errors.Is(err, sqlstore.ErrCodeUsed):
+	case errors.Is(err, voucher.ErrUsed):
 		p.Status, p.Title = http.StatusConflict, "Code already used"
 	case errors.Is(err, basket.ErrNotFree):
 		p.Status, p.Title = http.StatusBadRequest, "Payment required"

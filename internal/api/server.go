@@ -20,7 +20,7 @@ import (
 	"fulfill/internal/lms"
 	"fulfill/internal/order"
 	"fulfill/internal/refund"
-	"fulfill/internal/sqlstore"
+	"fulfill/internal/voucher"
 )
 
 // Store is what the API needs from storage.
@@ -34,7 +34,7 @@ type Store interface {
 	ListOrders(ctx context.Context, f order.Filter) ([]order.Order, error)
 	Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error)
 	History(ctx context.Context, orderID int64) ([]order.HistoryEntry, error)
-	BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (sqlstore.Idempotency, error)
+	BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (checkout.Idempotency, error)
 	FinishIdempotent(ctx context.Context, username, key string, status int, body []byte) error
 	AbandonIdempotent(ctx context.Context, username, key string) error
 	Ready(ctx context.Context) error
@@ -42,7 +42,7 @@ type Store interface {
 	GetRefund(ctx context.Context, id int64) (refund.Refund, error)
 	BasketPayment(ctx context.Context, id int64) (BasketPayment, error)
 	PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error)
-	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]sqlstore.EnrollmentCode, error)
+	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]voucher.EnrollmentCode, error)
 	RedeemCode(ctx context.Context, code string, user order.User, owner string, leaseUntil time.Time) (order.Order, error)
 }
 
@@ -52,7 +52,7 @@ type Publisher interface {
 }
 
 // BasketPayment is what the sandbox payment page shows of a basket.
-type BasketPayment = sqlstore.BasketPayment
+type BasketPayment = basket.Payable
 
 // Deps are the server's dependencies.
 type Deps struct {

@@ -4,8 +4,8 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
+	"fulfill/internal/apperr"
 	"net/http"
 	"strings"
 	"time"
@@ -16,10 +16,10 @@ import (
 )
 
 // ErrUnauthenticated is returned when no valid token is presented.
-var ErrUnauthenticated = errors.New("authentication credentials were not provided or are invalid")
+var ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication credentials were not provided or are invalid")
 
 // ErrForbidden is returned when the caller may not do what they asked.
-var ErrForbidden = errors.New("you do not have permission to perform this action")
+var ErrForbidden = apperr.New(apperr.Forbidden, "you do not have permission to perform this action")
 
 // Claims are the edX JWT claims we read.
 type Claims struct {

@@ -3,25 +3,25 @@
 package basket
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"fulfill/internal/apperr"
 	"fulfill/internal/catalog"
 	"fulfill/internal/order"
 )
 
 // ErrUnavailable is returned when a SKU is unknown or cannot be bought.
-var ErrUnavailable = errors.New("product unavailable")
+var ErrUnavailable = apperr.New(apperr.Unavailable, "product unavailable")
 
 // ErrNotFree is returned when a basket that needs payment is checked out
 // without a payment processor able to take it.
-var ErrNotFree = errors.New("basket is not free")
+var ErrNotFree = apperr.New(apperr.PaymentRequired, "basket is not free")
 
 // ErrInvalid is returned for a basket that breaks a rule (empty, mixed
 // currencies).
-var ErrInvalid = errors.New("invalid basket")
+var ErrInvalid = apperr.New(apperr.Invalid, "invalid basket")
 
 // Line is one product in a basket.
 type Line struct {

@@ -6,8 +6,8 @@ package catalog
 import (
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"fulfill/internal/apperr"
 	"regexp"
 	"strings"
 	"time"
@@ -16,13 +16,13 @@ import (
 )
 
 // ErrSKUNotFound is returned when a SKU names no available product.
-var ErrSKUNotFound = errors.New("sku not found")
+var ErrSKUNotFound = apperr.New(apperr.NotFound, "sku not found")
 
 // ErrNotFound is returned when a course or product does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = apperr.New(apperr.NotFound, "not found")
 
 // ErrInvalid is returned for a product, course or attribute that breaks a rule.
-var ErrInvalid = errors.New("invalid catalog data")
+var ErrInvalid = apperr.New(apperr.Invalid, "invalid catalog data")
 
 // Class is a product class (Oscar's ProductClass, Otto's "product type").
 // Its name is the one Otto uses, since fulfillment is configured by it.
@@ -327,7 +327,7 @@ func SeatSKU(partner, courseID string, s Seat) string {
 
 // ErrNotSoldHere is returned for a SKU that the incremental rollout keeps
 // on the old order workflow.
-var ErrNotSoldHere = errors.New("not sold here")
+var ErrNotSoldHere = apperr.New(apperr.Unavailable, "not sold here")
 
 // Rollout says which products are sold by this service during an
 // incremental rollout: only the listed courses (when any are listed), and

@@ -4,14 +4,14 @@
 package money
 
 import (
-	"errors"
 	"fmt"
+	"fulfill/internal/apperr"
 	"strconv"
 	"strings"
 )
 
 // ErrInvalid is returned for an amount or currency that cannot be parsed.
-var ErrInvalid = errors.New("invalid amount")
+var ErrInvalid = apperr.New(apperr.Invalid, "invalid amount")
 
 // Amount is a sum of money in minor units (cents for USD).
 type Amount struct {

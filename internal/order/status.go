@@ -4,24 +4,29 @@
 package order
 
 import (
-	"errors"
-	"fmt"
+	"fulfill/internal/apperr"
+	"fulfill/internal/statemachine"
 )
 
 // ErrInvalidTransition is returned when a status change is not in the table.
-var ErrInvalidTransition = errors.New("invalid status transition")
+var ErrInvalidTransition = statemachine.ErrInvalidTransition
 
 // ErrNotFound is returned when an order (or one of its lines) does not exist
 // or is not visible to the caller.
-var ErrNotFound = errors.New("order not found")
+var ErrNotFound = apperr.New(apperr.NotFound, "order not found")
 
 // ErrConflict is returned when a compare-and-set found the row in another
 // status than expected: another actor moved it first.
-var ErrConflict = errors.New("order changed concurrently")
+var ErrConflict = apperr.New(apperr.Conflict, "order changed concurrently")
 
 // ErrNotFulfillable is returned when fulfillment is asked of an order that is
 // neither Open nor Fulfillment Error (Otto answers 406).
-var ErrNotFulfillable = errors.New("order is not fulfillable")
+var ErrNotFulfillable = apperr.New(apperr.NotFulfillable, "order is not fulfillable")
+
+// ErrAlreadyPurchased is returned when a learner would hold a second live
+// order line of a product that is bought once (a seat): the database
+// refuses it, whichever front end or replica asked.
+var ErrAlreadyPurchased = apperr.New(apperr.Conflict, "already purchased")
 
 // Status is the status of an order.
 type Status string
@@ -45,37 +50,24 @@ func Statuses() []Status {
 	return []Status{StatusPending, StatusPaymentError, StatusOpen, StatusFulfillmentError, StatusComplete}
 }
 
-// orderTransitions is Otto's OSCAR_ORDER_STATUS_PIPELINE.
-var orderTransitions = map[Status][]Status{
+// Orders is Otto's OSCAR_ORDER_STATUS_PIPELINE.
+var Orders = statemachine.Table[Status]{Name: "order", SameIsNoop: true, Moves: map[Status][]Status{
 	StatusPending:          {StatusOpen, StatusPaymentError},
 	StatusPaymentError:     {},
 	StatusOpen:             {StatusComplete, StatusFulfillmentError},
 	StatusFulfillmentError: {StatusComplete},
 	StatusComplete:         {},
-}
+}}
 
 // Valid reports whether s is a known status.
-func (s Status) Valid() bool { _, ok := orderTransitions[s]; return ok }
+func (s Status) Valid() bool { return Orders.Valid(s) }
 
 // Fulfillable reports whether fulfillment may run on an order in s.
 func (s Status) Fulfillable() bool { return s == StatusOpen || s == StatusFulfillmentError }
 
 // Transition checks that an order may move from one status to another. Moving
 // to the same status is allowed and is a no-op, as in Oscar.
-func Transition(from, to Status) error {
-	if !from.Valid() || !to.Valid() {
-		return fmt.Errorf("%w: unknown order status %q → %q", ErrInvalidTransition, from, to)
-	}
-	if from == to {
-		return nil
-	}
-	for _, s := range orderTransitions[from] {
-		if s == to {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: order %q → %q", ErrInvalidTransition, from, to)
-}
+func Transition(from, to Status) error { return Orders.Check(from, to) }
 
 // LineStatus is the status of an order line.
 type LineStatus string
@@ -104,10 +96,10 @@ func LineStatuses() []LineStatus {
 
 var lineErrors = []LineStatus{LineConfigurationError, LineNetworkError, LineTimeoutError, LineServerError}
 
-// lineTransitions is Otto's OSCAR_LINE_STATUS_PIPELINE with one change: an
-// error may become another error. Otto refuses that, so a retry failing
-// differently kept the stale error (edx-otto.md 1.5).
-var lineTransitions = func() map[LineStatus][]LineStatus {
+// Lines is Otto's OSCAR_LINE_STATUS_PIPELINE with one change: an error may
+// become another error. Otto refuses that, so a retry failing differently
+// kept the stale error (edx-otto.md 1.5).
+var Lines = func() statemachine.Table[LineStatus] {
 	m := map[LineStatus][]LineStatus{
 		LineOpen:     append([]LineStatus{LineComplete}, lineErrors...),
 		LineComplete: {},
@@ -115,11 +107,11 @@ var lineTransitions = func() map[LineStatus][]LineStatus {
 	for _, e := range lineErrors {
 		m[e] = append([]LineStatus{LineComplete}, lineErrors...)
 	}
-	return m
+	return statemachine.Table[LineStatus]{Name: "line", SameIsNoop: true, Moves: m}
 }()
 
 // Valid reports whether s is a known line status.
-func (s LineStatus) Valid() bool { _, ok := lineTransitions[s]; return ok }
+func (s LineStatus) Valid() bool { return Lines.Valid(s) }
 
 // IsError reports whether s is one of the fulfillment error statuses.
 func (s LineStatus) IsError() bool {
@@ -133,20 +125,7 @@ func (s LineStatus) IsError() bool {
 
 // LineTransition checks that a line may move from one status to another;
 // the same status is a no-op.
-func LineTransition(from, to LineStatus) error {
-	if !from.Valid() || !to.Valid() {
-		return fmt.Errorf("%w: unknown line status %q → %q", ErrInvalidTransition, from, to)
-	}
-	if from == to {
-		return nil
-	}
-	for _, s := range lineTransitions[from] {
-		if s == to {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: line %q → %q", ErrInvalidTransition, from, to)
-}
+func LineTransition(from, to LineStatus) error { return Lines.Check(from, to) }
 
 // Rollup derives an order's status after fulfillment from its lines: all
 // Complete → Complete; any line in error → Fulfillment Error. Lines still

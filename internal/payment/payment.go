@@ -7,22 +7,24 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
+	"fulfill/internal/apperr"
 	"fulfill/internal/money"
 )
 
 // Errors.
 var (
 	// ErrBadSignature: the notification is not signed by the processor.
-	ErrBadSignature = errors.New("payment notification signature is invalid")
+	ErrBadSignature = apperr.New(apperr.Forbidden, "payment notification signature is invalid")
 	// ErrIgnored: a genuine notification of a kind that needs no action.
 	ErrIgnored = errors.New("payment notification needs no action")
 	// ErrInvalid: a notification or request that cannot be read.
-	ErrInvalid = errors.New("invalid payment notification")
+	ErrInvalid = apperr.New(apperr.Invalid, "invalid payment notification")
 	// ErrAmountMismatch: the amount or currency paid is not the basket's.
-	ErrAmountMismatch = errors.New("paid amount does not match the basket")
+	ErrAmountMismatch = apperr.New(apperr.Invalid, "paid amount does not match the basket")
 	// ErrUnknownProcessor: no enabled processor has that name.
-	ErrUnknownProcessor = errors.New("unknown payment processor")
+	ErrUnknownProcessor = apperr.New(apperr.Invalid, "unknown payment processor")
 	// ErrCredit: the processor refused or failed a credit.
 	ErrCredit = errors.New("credit failed")
 )
@@ -74,4 +76,14 @@ type Processor interface {
 	// credit's own reference. key is stable per refund so that a retried
 	// credit is not paid twice by processors that de-duplicate.
 	IssueCredit(ctx context.Context, orderNumber, reference string, amount money.Amount, key string) (string, error)
+}
+
+// Event is a recorded payment or credit of an order.
+type Event struct {
+	Type      string
+	Processor string
+	Amount    money.Amount
+	Reference string
+	RefundID  int64
+	CreatedAt time.Time
 }

@@ -5,17 +5,18 @@
 package refund
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"fulfill/internal/apperr"
+	"fulfill/internal/statemachine"
 )
 
 // Errors.
 var (
-	ErrInvalidTransition = errors.New("invalid refund status transition")
-	ErrNotFound          = errors.New("refund not found")
-	ErrConflict          = errors.New("refund changed concurrently")
-	ErrInvalid           = errors.New("invalid refund request")
+	ErrInvalidTransition = statemachine.ErrInvalidTransition
+	ErrNotFound          = apperr.New(apperr.NotFound, "refund not found")
+	ErrConflict          = apperr.New(apperr.Conflict, "refund changed concurrently")
+	ErrInvalid           = apperr.New(apperr.Invalid, "invalid refund request")
 )
 
 // Status is the status of a refund.
@@ -42,28 +43,22 @@ func Statuses() []Status {
 	return []Status{StatusOpen, StatusDenied, StatusPaymentRefundError, StatusPaymentRefunded, StatusRevocationError, StatusComplete}
 }
 
-var transitions = map[Status][]Status{
+// Refunds is Otto's REFUND pipeline. Unlike orders, moving to the same
+// status is only allowed where the table lists a self-loop (Otto).
+var Refunds = statemachine.Table[Status]{Name: "refund", Moves: map[Status][]Status{
 	StatusOpen:               {StatusDenied, StatusPaymentRefundError, StatusPaymentRefunded},
 	StatusPaymentRefundError: {StatusPaymentRefunded, StatusPaymentRefundError},
 	StatusPaymentRefunded:    {StatusRevocationError, StatusComplete},
 	StatusRevocationError:    {StatusRevocationError, StatusComplete},
 	StatusDenied:             {},
 	StatusComplete:           {},
-}
+}}
 
 // Valid reports whether s is a known status.
-func (s Status) Valid() bool { _, ok := transitions[s]; return ok }
+func (s Status) Valid() bool { return Refunds.Valid(s) }
 
-// Transition checks a refund status change. Unlike orders, moving to the
-// same status is only allowed where the table lists a self-loop (Otto).
-func Transition(from, to Status) error {
-	for _, s := range transitions[from] {
-		if s == to {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: refund %q → %q", ErrInvalidTransition, from, to)
-}
+// Transition checks a refund status change.
+func Transition(from, to Status) error { return Refunds.Check(from, to) }
 
 // LineStatus is the status of a refund line.
 type LineStatus string
@@ -81,22 +76,16 @@ func LineStatuses() []LineStatus {
 	return []LineStatus{LineOpen, LineRevocationError, LineDenied, LineComplete}
 }
 
-var lineTransitions = map[LineStatus][]LineStatus{
+// Lines is Otto's REFUND_LINE pipeline.
+var Lines = statemachine.Table[LineStatus]{Name: "refund line", Moves: map[LineStatus][]LineStatus{
 	LineOpen:            {LineDenied, LineRevocationError, LineComplete},
 	LineRevocationError: {LineRevocationError, LineComplete},
 	LineDenied:          {},
 	LineComplete:        {},
-}
+}}
 
 // LineTransition checks a refund line status change.
-func LineTransition(from, to LineStatus) error {
-	for _, s := range lineTransitions[from] {
-		if s == to {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: refund line %q → %q", ErrInvalidTransition, from, to)
-}
+func LineTransition(from, to LineStatus) error { return Lines.Check(from, to) }
 
 // Action is what an approver asks of a refund.
 type Action string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fulfill/internal/apperr"
 	"log/slog"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // ErrNoPayment is returned by a store when an order has no payment source.
-var ErrNoPayment = errors.New("order has no payment source")
+var ErrNoPayment = apperr.New(apperr.Conflict, "order has no payment source")
 
 // Selection names the lines to refund: a learner's lines of one course, or
 // lines of one order (all of them when LineIDs is empty).

@@ -11,23 +11,8 @@ import (
 
 	"fulfill/internal/basket"
 	"fulfill/internal/order"
+	"fulfill/internal/voucher"
 )
-
-// Errors of enrollment codes.
-var (
-	ErrCodeNotFound = errors.New("enrollment code not found")
-	ErrCodeUsed     = errors.New("enrollment code already used or revoked")
-)
-
-// EnrollmentCode is one single-use code issued by an Enrollment Code line.
-type EnrollmentCode struct {
-	Code          string
-	LineID        int64
-	SeatSKU       string
-	Status        string // available, redeemed, revoked
-	RedeemedBy    string
-	RedeemedOrder string
-}
 
 // codeAlphabet leaves out look-alikes (0/O, 1/I) since people type codes.
 const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -72,16 +57,16 @@ func (db *DB) RevokeCodes(ctx context.Context, lineID int64) (int, error) {
 }
 
 // CodesForOrder returns the codes issued by an order's lines, by line id.
-func (db *DB) CodesForOrder(ctx context.Context, orderID int64) (map[int64][]EnrollmentCode, error) {
+func (db *DB) CodesForOrder(ctx context.Context, orderID int64) (map[int64][]voucher.EnrollmentCode, error) {
 	rows, err := db.rd.QueryContext(ctx, `SELECT c.code, c.order_line_id, c.seat_sku, c.status, c.redeemed_by, c.redeemed_order
 		FROM enrollment_codes c JOIN order_lines l ON l.id = c.order_line_id WHERE l.order_id = $1 ORDER BY c.order_line_id, c.seq`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("codes: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64][]EnrollmentCode{}
+	out := map[int64][]voucher.EnrollmentCode{}
 	for rows.Next() {
-		var c EnrollmentCode
+		var c voucher.EnrollmentCode
 		if err := rows.Scan(&c.Code, &c.LineID, &c.SeatSKU, &c.Status, &c.RedeemedBy, &c.RedeemedOrder); err != nil {
 			return nil, err
 		}
@@ -105,9 +90,9 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owne
 		if errors.Is(err, sql.ErrNoRows) {
 			var status string
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM enrollment_codes WHERE code = $1`, code).Scan(&status); errors.Is(err, sql.ErrNoRows) {
-				return ErrCodeNotFound
+				return voucher.ErrNotFound
 			}
-			return fmt.Errorf("%w (%s)", ErrCodeUsed, status)
+			return fmt.Errorf("%w (%s)", voucher.ErrUsed, status)
 		}
 		if err != nil {
 			return fmt.Errorf("redeem code: %w", err)
@@ -118,7 +103,7 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owne
 		}
 		p, ok := ps[seatSKU]
 		if !ok {
-			return fmt.Errorf("%w: the seat %s of this code no longer exists", ErrCodeNotFound, seatSKU)
+			return fmt.Errorf("%w: the seat %s of this code no longer exists", voucher.ErrNotFound, seatSKU)
 		}
 		p.Stock.Price.Minor = 0 // the code paid for it
 		b := basket.Basket{Owner: user, Currency: p.Stock.Price.Currency, Lines: []basket.Line{{Product: p, Quantity: 1}}}

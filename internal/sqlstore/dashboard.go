@@ -3,34 +3,10 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"fulfill/internal/order"
 	"fulfill/internal/refund"
 )
-
-// CountCap bounds each count of OrderCounts: past it a count is reported
-// as "at least CountCap", so that the dashboard's header costs at most a
-// bounded index range scan per status however many orders there are.
-const CountCap = 100_000
-
-// Count is a number of orders, exact unless AtLeast.
-type Count struct {
-	N       int64
-	AtLeast bool // there are CountCap or more
-}
-
-// StatusCount is the number of orders in one status.
-type StatusCount struct {
-	Status order.Status
-	Count
-}
-
-// OrderCounts are the dashboard's header numbers.
-type OrderCounts struct {
-	ByStatus       []StatusCount // every order status, in order.Statuses() order
-	NeedsAttention Count
-}
 
 // attentionCond selects flagged orders in the form the partial index
 // orders_needs_attention is declared with, so that each engine uses it.
@@ -43,20 +19,20 @@ func (db *DB) attentionCond(alias string) string {
 
 // OrderCounts counts orders per status (index orders_status) and those
 // needing attention (partial index orders_needs_attention), each capped at
-// CountCap.
-func (db *DB) OrderCounts(ctx context.Context) (OrderCounts, error) {
-	var out OrderCounts
-	count := func(where string, args ...any) (Count, error) {
+// order.CountCap.
+func (db *DB) OrderCounts(ctx context.Context) (order.Counts, error) {
+	var out order.Counts
+	count := func(where string, args ...any) (order.Count, error) {
 		var n int64
-		err := db.rd.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE %s LIMIT %d) c`, where, CountCap), args...).Scan(&n)
-		return Count{N: n, AtLeast: n >= CountCap}, err
+		err := db.rd.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE %s LIMIT %d) c`, where, order.CountCap), args...).Scan(&n)
+		return order.Count{N: n, AtLeast: n >= order.CountCap}, err
 	}
 	for _, s := range order.Statuses() {
 		c, err := count(`status = $1`, string(s))
 		if err != nil {
 			return out, fmt.Errorf("count %s orders: %w", s, err)
 		}
-		out.ByStatus = append(out.ByStatus, StatusCount{Status: s, Count: c})
+		out.ByStatus = append(out.ByStatus, order.StatusCount{Status: s, Count: c})
 	}
 	c, err := count(db.attentionCond(""))
 	if err != nil {
@@ -66,22 +42,9 @@ func (db *DB) OrderCounts(ctx context.Context) (OrderCounts, error) {
 	return out, nil
 }
 
-// ScheduledLine is an order line waiting in the retry queue.
-type ScheduledLine struct {
-	OrderNumber   string
-	LineID        int64
-	SKU           string
-	Status        order.LineStatus
-	Attempts      int
-	LastError     string
-	NextAttemptAt time.Time
-	LeaseOwner    string
-	LeaseUntil    *time.Time
-}
-
 // ScheduledLines returns the lines with a next attempt scheduled, soonest
 // first (index order_lines_due), at most limit.
-func (db *DB) ScheduledLines(ctx context.Context, limit int) ([]ScheduledLine, error) {
+func (db *DB) ScheduledLines(ctx context.Context, limit int) ([]order.ScheduledLine, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 50
 	}
@@ -93,9 +56,9 @@ func (db *DB) ScheduledLines(ctx context.Context, limit int) ([]ScheduledLine, e
 		return nil, fmt.Errorf("scheduled lines: %w", err)
 	}
 	defer rows.Close()
-	var out []ScheduledLine
+	var out []order.ScheduledLine
 	for rows.Next() {
-		var s ScheduledLine
+		var s order.ScheduledLine
 		var next, lease nullTime
 		if err := rows.Scan(&s.OrderNumber, &s.LineID, &s.SKU, &s.Status, &s.Attempts, &s.LastError, &next, &s.LeaseOwner, &lease); err != nil {
 			return nil, err

@@ -5,28 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"fulfill/internal/checkout"
 	"time"
 )
 
-// Idempotency is what a request with an Idempotency-Key should do.
-type Idempotency struct {
-	// Proceed: the key is new (or its first holder died); run the request
-	// and call FinishIdempotent.
-	Proceed bool
-	// Mismatch: the key was used with another body (answer 422).
-	Mismatch bool
-	// InFlight: the first request with this key is still running (409).
-	InFlight bool
-	// Status and Body replay the first answer.
-	Status int
-	Body   []byte
-}
-
 // BeginIdempotent claims (username, key) for a request whose body hashes
 // to hash. A claim never finished within stale is taken over.
-func (db *DB) BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (Idempotency, error) {
+func (db *DB) BeginIdempotent(ctx context.Context, username, key, hash string, stale time.Duration) (checkout.Idempotency, error) {
 	now := db.clock()
-	var out Idempotency
+	var out checkout.Idempotency
 	err := db.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (username, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (username, key) DO NOTHING`, username, key, hash, db.ts(now))

@@ -16,10 +16,6 @@ import (
 	"fulfill/internal/payment"
 )
 
-// ErrBasketNotFrozen is returned when a payment arrives for a basket that is
-// not waiting for one.
-var ErrBasketNotFrozen = errors.New("basket is not awaiting payment")
-
 // FreezeBasket stores a basket that is waiting for payment through
 // processor. A frozen basket cannot change; payment places it or a decline
 // thaws it.
@@ -123,7 +119,7 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor,
 			return db.markNotification(ctx, tx, n, "duplicate: order "+existing, now)
 		}
 		if status != "Frozen" || processor != n.Processor {
-			return fmt.Errorf("%w: basket %d is %s (processor %q)", ErrBasketNotFrozen, n.BasketID, status, processor)
+			return fmt.Errorf("%w: basket %d is %s (processor %q)", basket.ErrNotFrozen, n.BasketID, status, processor)
 		}
 		if n.Amount.Minor != b.Total || n.Amount.Currency != b.Currency {
 			if err := db.markNotification(ctx, tx, n, "refused: amount mismatch", now); err != nil {
@@ -209,27 +205,17 @@ func (db *DB) UnhandledAccepted(ctx context.Context, olderThan time.Time, limit 
 	return out, rows.Err()
 }
 
-// PaymentEvent is a recorded payment or credit.
-type PaymentEvent struct {
-	Type      string
-	Processor string
-	Amount    money.Amount
-	Reference string
-	RefundID  int64
-	CreatedAt time.Time
-}
-
 // PaymentEvents returns the payment events of an order, oldest first.
-func (db *DB) PaymentEvents(ctx context.Context, orderID int64) ([]PaymentEvent, error) {
+func (db *DB) PaymentEvents(ctx context.Context, orderID int64) ([]payment.Event, error) {
 	rows, err := db.rd.QueryContext(ctx, `SELECT event_type, processor, amount_minor, currency, reference, COALESCE(refund_id, 0), created_at
 		FROM payment_events WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("payment events: %w", err)
 	}
 	defer rows.Close()
-	var out []PaymentEvent
+	var out []payment.Event
 	for rows.Next() {
-		var e PaymentEvent
+		var e payment.Event
 		var at nullTime
 		if err := rows.Scan(&e.Type, &e.Processor, &e.Amount.Minor, &e.Amount.Currency, &e.Reference, &e.RefundID, &at); err != nil {
 			return nil, err
@@ -250,18 +236,9 @@ func (db *DB) BasketStatus(ctx context.Context, id int64) (string, error) {
 	return s, err
 }
 
-// BasketPayment is a basket as a payment page shows it.
-type BasketPayment struct {
-	ID        int64
-	Status    string
-	Processor string
-	Total     money.Amount
-	Username  string
-}
-
 // BasketPayment reads a basket for its payment page.
-func (db *DB) BasketPayment(ctx context.Context, id int64) (BasketPayment, error) {
-	b := BasketPayment{ID: id}
+func (db *DB) BasketPayment(ctx context.Context, id int64) (basket.Payable, error) {
+	b := basket.Payable{ID: id}
 	err := db.rd.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.username
 		FROM baskets b JOIN users u ON u.id = b.owner_id WHERE b.id = $1`, id).Scan(&b.Status, &b.Processor, &b.Total.Minor, &b.Total.Currency, &b.Username)
 	if errors.Is(err, sql.ErrNoRows) {

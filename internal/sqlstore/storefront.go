@@ -15,25 +15,10 @@ import (
 	"fulfill/internal/payment"
 )
 
-// ErrBasketNotOpen is returned when a basket that is frozen for payment or
-// already submitted is asked to be checked out again.
-var ErrBasketNotOpen = errors.New("basket is not open")
-
-// StoredBasket is a basket as the learner's pages show it: its owner and
-// lines (prices as they were when the products were added), its status
-// ("Open", "Frozen", "Submitted"), the processor a frozen basket waits on,
-// and the number of the order it became, once submitted.
-type StoredBasket struct {
-	basket.Basket
-	Status      string
-	Processor   string
-	OrderNumber string
-}
-
 // GetBasket returns a basket with its owner and lines; order.ErrNotFound.
 // Total and Currency are summed from the lines.
-func (db *DB) GetBasket(ctx context.Context, id int64) (StoredBasket, error) {
-	var sb StoredBasket
+func (db *DB) GetBasket(ctx context.Context, id int64) (basket.Stored, error) {
+	var sb basket.Stored
 	err := db.read(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, COALESCE(o.number, ''),
 				u.id, u.username, u.email, u.full_name, u.is_staff
@@ -51,7 +36,7 @@ func (db *DB) GetBasket(ctx context.Context, id int64) (StoredBasket, error) {
 		return err
 	})
 	if err != nil {
-		return StoredBasket{}, err
+		return basket.Stored{}, err
 	}
 	sb.Total, sb.Currency, err = linesTotal(sb.Lines)
 	return sb, err
@@ -125,7 +110,7 @@ func (db *DB) lockOpenBasket(ctx context.Context, tx *Tx, id int64) (string, bas
 // transaction: the basket is locked and moved Open → Submitted, and the
 // order, its lines (leased by owner until leaseUntil and due then) and its
 // history are written, numbered like every order (<partner>-<basket id +
-// 100000>). It returns ErrBasketNotOpen when the basket is frozen or
+// 100000>). It returns basket.ErrNotOpen when the basket is frozen or
 // already submitted, basket.ErrNotFree when it costs something (a paid
 // basket is placed by its payment), order.ErrNotFound.
 func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner string, leaseUntil time.Time) (order.Order, error) {
@@ -137,7 +122,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner
 			return err
 		}
 		if status != "Open" {
-			return fmt.Errorf("%w: basket %d is %s", ErrBasketNotOpen, basketID, status)
+			return fmt.Errorf("%w: basket %d is %s", basket.ErrNotOpen, basketID, status)
 		}
 		if !b.Free() {
 			return fmt.Errorf("%w: basket %d costs %s %s", basket.ErrNotFree, basketID, money.Format(b.Total, b.Currency), b.Currency)
@@ -152,7 +137,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner
 			return fmt.Errorf("submit basket: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: basket %d changed concurrently", ErrBasketNotOpen, basketID)
+			return fmt.Errorf("%w: basket %d changed concurrently", basket.ErrNotOpen, basketID)
 		}
 		return nil
 	})
@@ -166,7 +151,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner
 // through processor: its total and currency are fixed for the payment
 // notification to match. Freezing again for the same processor is a no-op
 // (the learner went back and pressed pay again); a basket frozen for
-// another processor, or submitted, gives ErrBasketNotOpen; a free basket
+// another processor, or submitted, gives basket.ErrNotOpen; a free basket
 // gives basket.ErrInvalid (it is placed without payment); order.ErrNotFound.
 func (db *DB) FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error {
 	now := db.clock()
@@ -179,9 +164,9 @@ func (db *DB) FreezeOpenBasket(ctx context.Context, basketID int64, processor st
 		case status == "Frozen" && current == processor:
 			return nil
 		case status == "Frozen":
-			return fmt.Errorf("%w: basket %d is waiting for a payment through %s", ErrBasketNotOpen, basketID, current)
+			return fmt.Errorf("%w: basket %d is waiting for a payment through %s", basket.ErrNotOpen, basketID, current)
 		case status != "Open":
-			return fmt.Errorf("%w: basket %d is %s", ErrBasketNotOpen, basketID, status)
+			return fmt.Errorf("%w: basket %d is %s", basket.ErrNotOpen, basketID, status)
 		case b.Free():
 			return fmt.Errorf("%w: basket %d is free and needs no payment", basket.ErrInvalid, basketID)
 		}

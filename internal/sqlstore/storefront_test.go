@@ -75,7 +75,7 @@ func TestStorefrontBaskets(t *testing.T) {
 		id := sfOpenBasket(t, db, "ann", skus["audit"], skus["verified"])
 		b, err := db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 		require.Equal(t, "ann", b.Owner.Username)
 		require.Len(t, b.Lines, 2)
 		require.Equal(t, skus["audit"], b.Lines[0].Product.Stock.SKU)
@@ -103,13 +103,13 @@ func TestStorefrontBaskets(t *testing.T) {
 
 		b, err = db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Submitted", b.Status)
+		require.Equal(t, basket.Status("Submitted"), b.Status)
 		require.Equal(t, o.Number, b.OrderNumber)
 
 		// Placing it again is refused and places nothing.
 		_, err = db.SubmitOpenBasket(ctx, id, "ann", "sf-2", lease)
-		require.ErrorIs(t, err, sqlstore.ErrBasketNotOpen)
-		require.ErrorIs(t, db.FreezeOpenBasket(ctx, id, "sandbox"), sqlstore.ErrBasketNotOpen)
+		require.ErrorIs(t, err, basket.ErrNotOpen)
+		require.ErrorIs(t, db.FreezeOpenBasket(ctx, id, "sandbox"), basket.ErrNotOpen)
 		list, err := db.ListOrders(ctx, order.Filter{Username: "ann"})
 		require.NoError(t, err)
 		require.Len(t, list, 1)
@@ -125,15 +125,15 @@ func TestStorefrontBaskets(t *testing.T) {
 		require.ErrorIs(t, err, basket.ErrNotFree)
 		require.NoError(t, db.FreezeOpenBasket(ctx, paid, "sandbox"))
 		require.NoError(t, db.FreezeOpenBasket(ctx, paid, "sandbox"), "freezing again for the same processor is a no-op")
-		require.ErrorIs(t, db.FreezeOpenBasket(ctx, paid, "stripe"), sqlstore.ErrBasketNotOpen)
+		require.ErrorIs(t, db.FreezeOpenBasket(ctx, paid, "stripe"), basket.ErrNotOpen)
 		pb, err := db.BasketPayment(ctx, paid)
 		require.NoError(t, err)
-		require.Equal(t, "Frozen", pb.Status)
+		require.Equal(t, basket.Status("Frozen"), pb.Status)
 		require.Equal(t, "sandbox", pb.Processor)
 		require.Equal(t, "100.00", pb.Total.String())
 		require.Equal(t, "USD", pb.Total.Currency)
 		_, err = db.SubmitOpenBasket(ctx, paid, "bob", "sf-4", lease)
-		require.ErrorIs(t, err, sqlstore.ErrBasketNotOpen)
+		require.ErrorIs(t, err, basket.ErrNotOpen)
 	})
 }
 
@@ -156,7 +156,7 @@ func TestStorefrontSubmitRace(t *testing.T) {
 			if err == nil {
 				ok++
 			} else {
-				require.ErrorIs(t, err, sqlstore.ErrBasketNotOpen)
+				require.ErrorIs(t, err, basket.ErrNotOpen)
 			}
 		}
 		require.Equal(t, 1, ok, "a double click places one order")

@@ -17,7 +17,6 @@ import (
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
-	"fulfill/internal/sqlstore"
 )
 
 // maxSKUs bounds one purchase link; more SKUs than this are ignored.
@@ -223,8 +222,8 @@ func seatMode(class catalog.Class, attrs catalog.Attributes) string {
 	return attrs.String("certificate_type")
 }
 
-func (a *app) basketView(u order.User, sb sqlstore.StoredBasket) *basketView {
-	v := &basketView{page: page{Title: "Your basket", User: &u}, ID: sb.ID, Status: sb.Status, Free: sb.Free(),
+func (a *app) basketView(u order.User, sb basket.Stored) *basketView {
+	v := &basketView{page: page{Title: "Your basket", User: &u}, ID: sb.ID, Status: string(sb.Status), Free: sb.Free(),
 		Total: money.Format(sb.Total, sb.Currency) + " " + sb.Currency, Processor: sb.Processor}
 	for _, l := range sb.Lines {
 		p := l.Product
@@ -297,9 +296,9 @@ func handleBasketShow(a *app) http.Handler {
 
 // ownBasket loads the learner's basket named by id; another learner's
 // basket, or none, is a 404 page.
-func (a *app) ownBasket(w http.ResponseWriter, r *http.Request, u order.User, id string) (sqlstore.StoredBasket, bool) {
+func (a *app) ownBasket(w http.ResponseWriter, r *http.Request, u order.User, id string) (basket.Stored, bool) {
 	n, err := strconv.ParseInt(id, 10, 64)
-	var sb sqlstore.StoredBasket
+	var sb basket.Stored
 	if err == nil && n > 0 {
 		sb, err = a.d.Store.GetBasket(r.Context(), n)
 	} else {
@@ -322,7 +321,7 @@ func (a *app) ownBasket(w http.ResponseWriter, r *http.Request, u order.User, id
 // recheck says what of a basket can no longer be bought as it is: a
 // product that expired or left the rollout since it was added, a seat
 // bought since in another basket (two tabs), or a price that changed.
-func (a *app) recheck(ctx context.Context, u order.User, sb sqlstore.StoredBasket) ([]string, error) {
+func (a *app) recheck(ctx context.Context, u order.User, sb basket.Stored) ([]string, error) {
 	skus := make([]string, 0, len(sb.Lines))
 	for _, l := range sb.Lines {
 		skus = append(skus, l.Product.Stock.SKU)
@@ -386,11 +385,11 @@ func handleCheckout(a *app) http.Handler {
 	})
 }
 
-func (a *app) placeFree(w http.ResponseWriter, r *http.Request, u order.User, sb sqlstore.StoredBasket) {
+func (a *app) placeFree(w http.ResponseWriter, r *http.Request, u order.User, sb basket.Stored) {
 	ctx := r.Context()
 	owner := a.leaseOwner()
 	o, err := a.d.Store.SubmitOpenBasket(ctx, sb.ID, u.Username, owner, a.d.Now().Add(a.d.Service.Lease))
-	if errors.Is(err, sqlstore.ErrBasketNotOpen) {
+	if errors.Is(err, basket.ErrNotOpen) {
 		// A second click that lost the race: show what the first one placed.
 		if again, gerr := a.d.Store.GetBasket(ctx, sb.ID); gerr == nil && again.OrderNumber != "" {
 			http.Redirect(w, r, receiptPath(again.OrderNumber), http.StatusSeeOther)
@@ -412,7 +411,7 @@ func (a *app) placeFree(w http.ResponseWriter, r *http.Request, u order.User, sb
 	http.Redirect(w, r, receiptPath(o.Number), http.StatusSeeOther)
 }
 
-func (a *app) startPayment(w http.ResponseWriter, r *http.Request, u order.User, sb sqlstore.StoredBasket, processor string) {
+func (a *app) startPayment(w http.ResponseWriter, r *http.Request, u order.User, sb basket.Stored, processor string) {
 	ctx := r.Context()
 	refuse := func(status int, msg string) {
 		v := a.basketView(u, sb)
@@ -437,7 +436,7 @@ func (a *app) startPayment(w http.ResponseWriter, r *http.Request, u order.User,
 		return
 	}
 	err = a.d.Store.FreezeOpenBasket(ctx, sb.ID, p.Name())
-	if errors.Is(err, sqlstore.ErrBasketNotOpen) {
+	if errors.Is(err, basket.ErrNotOpen) {
 		refuse(http.StatusConflict, fmt.Sprintf("A payment of this basket through %s is already under way; finish it or wait until it is declined.", capitalize(sb.Processor)))
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
 	"fulfill/internal/order"
 	"fulfill/internal/sqlstore"
@@ -93,7 +94,7 @@ func TestPurchaseLink(t *testing.T) {
 		id, p := e.add("ann", "sku="+audit+"&sku=NOSUCH&sku="+audit+"&code=BULK-42")
 		b, err := e.db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 		require.Equal(t, "ann", b.Owner.Username)
 		require.Len(t, b.Lines, 1, "a double click adds once")
 		require.Equal(t, audit, b.Lines[0].Product.Stock.SKU)

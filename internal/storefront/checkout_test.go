@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/basket"
 	"fulfill/internal/order"
 	"fulfill/internal/sqlstore"
 )
@@ -73,7 +74,7 @@ func TestOwnerOnly(t *testing.T) {
 		}
 		b, err := e.db.GetBasket(context.Background(), id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 		require.Equal(t, http.StatusOK, e.get(path, "ann").Status)
 
 		// The receipt: its owner and staff.
@@ -109,7 +110,7 @@ func TestPaidCheckout(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, p.Status)
 		b, err := e.db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 
 		// Pay: frozen, and off to the processor's page.
 		p = e.checkout("ann", id, "sandbox")
@@ -117,7 +118,7 @@ func TestPaidCheckout(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("%s/payment/sandbox/pay/?basket_id=%d", e.srv.URL, id), p.Location)
 		b, err = e.db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Frozen", b.Status)
+		require.Equal(t, basket.Status("Frozen"), b.Status)
 		res, err := http.Get(p.Location)
 		require.NoError(t, err)
 		res.Body.Close()
@@ -164,7 +165,7 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 		require.Empty(t, p.Cookies, "no login CSRF")
 		b, err := e.db.GetBasket(context.Background(), id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 
 		// The same form from the same site goes through.
 		p = e.send("POST", "/basket/checkout/", "ann", form, "Sec-Fetch-Site", "same-origin")
@@ -193,7 +194,7 @@ func TestPriceChangedSinceAdded(t *testing.T) {
 		require.Contains(t, p.Body, "changed from 0.00 USD to 15.00 USD")
 		b, err := e.db.GetBasket(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, "Open", b.Status)
+		require.Equal(t, basket.Status("Open"), b.Status)
 		_, ok := e.lms.Enrollment("ann", course)
 		require.False(t, ok)
 	})

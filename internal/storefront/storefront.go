@@ -30,7 +30,6 @@ import (
 	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
-	"fulfill/internal/sqlstore"
 )
 
 //go:embed templates
@@ -43,7 +42,7 @@ var staticFS embed.FS
 type Store interface {
 	ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error)
 	CreateBasket(ctx context.Context, b basket.Basket) (int64, error)
-	GetBasket(ctx context.Context, id int64) (sqlstore.StoredBasket, error)
+	GetBasket(ctx context.Context, id int64) (basket.Stored, error)
 	SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner string, leaseUntil time.Time) (order.Order, error)
 	FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error
 	PurchasedSKUs(ctx context.Context, username string, skus []string) (map[string]bool, error)
