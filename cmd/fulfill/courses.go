@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"fulfill/internal/app"
 	"fulfill/internal/config"
 	"fulfill/internal/lms"
 )
@@ -37,15 +38,15 @@ func cmdCourses(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.LMSURL == "" {
 		return errors.New("courses publish: --lms-url is required")
 	}
-	st, err := build(ctx, cfg, newLogger(stderr), stdout)
+	a, err := app.New(ctx, cfg, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	defer a.Close()
 	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
 	failed := 0
 	for _, id := range ids {
-		c, err := st.db.GetCourse(ctx, id)
+		c, err := a.DB.GetCourse(ctx, id)
 		if err == nil {
 			err = client.PublishCourse(ctx, lms.Publication(c))
 		}

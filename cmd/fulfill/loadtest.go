@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"fulfill/internal/app"
 	"fulfill/internal/auth"
 	"fulfill/internal/config"
 	"fulfill/internal/lms"
@@ -341,7 +342,7 @@ type loadTest struct {
 	staff   string // staff token
 
 	// in-process
-	st         *stack
+	app        *app.App
 	srv        *http.Server
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
@@ -487,14 +488,14 @@ func (lt *loadTest) startInProcess(ctx context.Context) error {
 		return err
 	}
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	st, err := build(ctx, cfg, newLogger(logw), io.Discard)
+	a, err := app.New(ctx, cfg, newLogger(logw))
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	lt.st = st
-	rep.Engine = string(st.db.Engine)
-	lt.srv = &http.Server{Handler: st.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	lt.app = a
+	rep.Engine = string(a.DB.Engine)
+	lt.srv = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = lt.srv.Serve(ln) }()
 	// The retry worker, as cmdServe runs it; refunds and the payment
 	// reconciler have nothing to do with free orders.
@@ -502,7 +503,7 @@ func (lt *loadTest) startInProcess(ctx context.Context) error {
 	lt.stopWorker, lt.workerDone = stop, make(chan struct{})
 	go func() {
 		defer close(lt.workerDone)
-		st.worker.Run(wctx)
+		a.Worker.Run(wctx)
 	}()
 	lt.base = "http://" + ln.Addr().String()
 	return nil
@@ -522,8 +523,8 @@ func (lt *loadTest) teardown() {
 		lt.stub.Close()
 		_ = lt.stubSrv.Close()
 	}
-	if lt.st != nil {
-		lt.st.close()
+	if lt.app != nil {
+		lt.app.Close()
 	}
 	if lt.logFile != nil {
 		_ = lt.logFile.Close()
@@ -1248,7 +1249,7 @@ func (lt *loadTest) memory() {
 	switch {
 	case pid > 0:
 		of = fmt.Sprintf("service (pid %d)", pid)
-	case lt.st != nil:
+	case lt.app != nil:
 		pid, of = os.Getpid(), "this process: in-process service, LMS stand-in and load generator together"
 	default:
 		return

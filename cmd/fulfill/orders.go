@@ -8,7 +8,9 @@ import (
 	"io"
 	"strings"
 
+	"fulfill/internal/app"
 	"fulfill/internal/config"
+	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
 )
 
@@ -60,30 +62,18 @@ func cmdOrders(ctx context.Context, args []string, getenv func(string) string, s
 	if *actor == "" {
 		*actor = "cli:" + getenv("USER")
 	}
-	log := newLogger(stderr)
-	st, err := build(ctx, cfg, log, stdout)
+	a, err := app.New(ctx, cfg, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	defer a.Close()
 
 	if sub == "retry" && *failed {
 		if len(numbers) > 0 {
 			return errors.New("orders retry: give numbers or --failed, not both")
 		}
-		f := order.Filter{Status: order.StatusFulfillmentError, Limit: 1000}
-		for {
-			page, err := st.db.ListOrders(ctx, f)
-			if err != nil {
-				return err
-			}
-			for _, o := range page {
-				numbers = append(numbers, o.Number)
-			}
-			if len(page) < f.Limit {
-				break
-			}
-			f.AfterID = page[len(page)-1].ID
+		if numbers, _, err = a.Fulfill.Matching(ctx, order.Filter{}, 1_000_000); err != nil {
+			return err
 		}
 	}
 	if len(numbers) == 0 {
@@ -94,30 +84,42 @@ func cmdOrders(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("orders mark-complete: --reason is required")
 	}
 	var bad int
-	for i, n := range numbers {
-		o, err := st.db.GetOrder(ctx, n)
-		if err != nil {
-			fmt.Fprintf(stdout, "%s\terror\t%v\n", n, err)
-			bad++
-			continue
-		}
-		if *dry {
+	if *dry {
+		for _, n := range numbers {
+			o, err := a.DB.GetOrder(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stdout, "%s\terror\t%v\n", n, err)
+				bad++
+				continue
+			}
 			fmt.Fprintf(stdout, "%s\t%s\twould %s\n", n, o.Status, sub)
+		}
+		if bad > 0 {
+			return fmt.Errorf("%d of %d orders not found", bad, len(numbers))
+		}
+		return nil
+	}
+	var results []fulfillment.Resubmission
+	switch sub {
+	case "retry":
+		results = a.Fulfill.ResubmitMany(ctx, numbers, *actor, 8)
+	case "mark-complete":
+		for _, n := range numbers {
+			o, err := a.DB.MarkComplete(ctx, n, *actor, *reason)
+			results = append(results, fulfillment.Resubmission{Number: n, Order: o, Err: err})
+		}
+	}
+	for _, r := range results {
+		switch {
+		case r.Err == nil || errors.Is(r.Err, order.ErrNotDelivered):
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", r.Number, r.Order.Status, r.Order.LastError)
+		case r.Skipped() && r.Order.Status == order.StatusComplete:
+			fmt.Fprintf(stdout, "%s\t%s\tnothing to retry\n", r.Number, r.Order.Status)
 			continue
+		default:
+			fmt.Fprintf(stdout, "%s\terror\t%v\n", r.Number, r.Err)
 		}
-		switch sub {
-		case "retry":
-			o, err = st.service.Resubmit(ctx, n, fmt.Sprintf("cli-%d", i), *actor)
-		case "mark-complete":
-			o, err = st.db.MarkComplete(ctx, n, *actor, *reason)
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "%s\terror\t%v\n", n, err)
-			bad++
-			continue
-		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\n", n, o.Status, o.LastError)
-		if o.Status != order.StatusComplete {
+		if r.Order.Status != order.StatusComplete {
 			bad++
 		}
 	}

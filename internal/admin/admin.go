@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"fulfill/internal/auth"
@@ -61,8 +60,6 @@ type Deps struct {
 	Secret string
 	// Demo offers a one-click sign-in as a demo staff user.
 	Demo bool
-	// Replica names this process in lease owners.
-	Replica string
 	// RetryConcurrency bounds the resubmissions of one bulk retry (default 8).
 	RetryConcurrency int
 	// MaxBulk bounds the orders one "retry all matching" resubmits (default 10000).
@@ -78,7 +75,6 @@ type app struct {
 	pages   map[string]*template.Template
 	keys    keys
 	mux     *http.ServeMux
-	owners  atomic.Int64
 	static  fs.FS
 	staticV string
 }
@@ -122,11 +118,6 @@ func New(d Deps) (http.Handler, error) {
 			"This form was sent from another site. Open the dashboard and try again from there.")
 	}))
 	return securityHeaders(cop.Handler(a.mux)), nil
-}
-
-// owner returns a lease-owner name unique to one action.
-func (a *app) owner() string {
-	return fmt.Sprintf("dashboard-%s-%d", a.Replica, a.owners.Add(1))
 }
 
 func securityHeaders(h http.Handler) http.Handler {

@@ -31,11 +31,8 @@ func handleMarkComplete(a *app) http.Handler {
 			f = Flash{Kind: "ok", Message: fmt.Sprintf("Order %s marked %s.", number, o.Status)}
 		case errors.Is(err, order.ErrNotFound):
 			f = Flash{Kind: "error", Message: fmt.Sprintf("There is no order %s.", number)}
-		case errors.Is(err, order.ErrNotFulfillable), errors.Is(err, order.ErrConflict):
-			f = Flash{Kind: "error", Message: "Not marked complete: " + err.Error()}
 		default:
-			a.Log.Error("dashboard: mark complete", "order", number, "actor", actor, "error", err)
-			f = Flash{Kind: "error", Message: "Not marked complete: " + err.Error()}
+			f = a.flashError(r, "Not marked complete", err)
 		}
 		a.finish(w, r, http.StatusOK, f, to)
 	})

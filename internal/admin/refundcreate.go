@@ -1,13 +1,12 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"fulfill/internal/order"
+	"fulfill/internal/apperr"
 	"fulfill/internal/refund"
 )
 
@@ -23,7 +22,7 @@ func handleRefundCreate(a *app) http.Handler {
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			a.finish(w, r, http.StatusUnprocessableEntity, Flash{Kind: "error", Message: "Unreadable form: " + err.Error()}, to)
+			a.finish(w, r, http.StatusUnprocessableEntity, Flash{Kind: "error", Message: "Unreadable form."}, to)
 			return
 		}
 		var ids []int64
@@ -43,12 +42,11 @@ func handleRefundCreate(a *app) http.Handler {
 		created, err := a.Refunds.Create(r.Context(), refund.Selection{OrderNumber: number, LineIDs: ids}, actor)
 		var f Flash
 		switch {
-		case errors.Is(err, refund.ErrInvalid), errors.Is(err, order.ErrNotFound), errors.Is(err, refund.ErrNotFound):
-			a.finish(w, r, http.StatusUnprocessableEntity, Flash{Kind: "error", Message: "No refund created: " + err.Error()}, to)
+		case err != nil && apperr.CodeOf(err) != "":
+			a.finish(w, r, http.StatusUnprocessableEntity, a.flashError(r, "No refund created", err), to)
 			return
 		case err != nil:
-			a.Log.Error("dashboard: create refund", "order", number, "lines", ids, "actor", actor, "error", err)
-			f = Flash{Kind: "error", Message: "No refund created: " + err.Error()}
+			f = a.flashError(r, "No refund created", err)
 		case len(created) == 0:
 			f = Flash{Kind: "info", Message: "Nothing to refund: the selected lines are not Complete, or are refunded already."}
 		default:

@@ -40,16 +40,13 @@ func handleRefundProcess(a *app) http.Handler {
 			return
 		}
 		actor := sessionFrom(r.Context()).User.Username
-		rf, err := a.Refunds.Process(r.Context(), id, action, actor, a.owner())
+		rf, err := a.Refunds.Process(r.Context(), id, action, actor)
 		var f Flash
 		switch {
 		case errors.Is(err, refund.ErrNotFound):
 			f = Flash{Kind: "error", Message: fmt.Sprintf("There is no refund #%d.", id)}
-		case errors.Is(err, refund.ErrInvalidTransition), errors.Is(err, refund.ErrConflict):
-			f = Flash{Kind: "error", Message: fmt.Sprintf("Refund #%d not %s: %v", id, done(action), err)}
 		case err != nil:
-			a.Log.Error("dashboard: process refund", "refund", id, "action", action, "actor", actor, "error", err)
-			f = Flash{Kind: "error", Message: fmt.Sprintf("Refund #%d not %s: %v", id, done(action), err)}
+			f = a.flashError(r, fmt.Sprintf("Refund #%d not %s", id, done(action)), err)
 		case rf.Status == refund.StatusComplete || rf.Status == refund.StatusDenied:
 			a.Log.Info("dashboard: refund processed", "refund", id, "action", action, "actor", actor, "status", rf.Status)
 			f = Flash{Kind: "ok", Message: fmt.Sprintf("Refund #%d %s: %s.", id, done(action), rf.Status)}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"fulfill/internal/apperr"
 	"fulfill/internal/catalog"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
@@ -132,10 +133,27 @@ func (a *app) renderError(w http.ResponseWriter, r *http.Request, status int, he
 	a.renderStatus(w, r, status, "error", &p)
 }
 
-// serverError logs err and shows a 500 page.
+// serverError logs err with the request id and shows a 500 page that
+// names the request, never the error.
 func (a *app) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	a.Log.Error("dashboard: "+what, "path", r.URL.Path, "error", err)
-	a.renderError(w, r, http.StatusInternalServerError, "Something went wrong", what+": "+err.Error())
+	id := apperr.RequestID(r.Context())
+	a.Log.Error("dashboard: "+what, "path", r.URL.Path, "request_id", id, "error", err)
+	a.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
+		"The dashboard could not "+what+". It has been logged with request id "+id+".")
+}
+
+// flashError is the dashboard's one mapping of an error to a message,
+// through the vocabulary's table: a domain error shows its own words after
+// prefix; an internal one is logged with the request id, which is all the
+// message says of it.
+func (a *app) flashError(r *http.Request, prefix string, err error) Flash {
+	k, internal := apperr.Describe(err)
+	if !internal {
+		return Flash{Kind: "error", Message: prefix + ": " + apperr.Public(err)}
+	}
+	id := apperr.RequestID(r.Context())
+	a.Log.Error("dashboard: "+prefix, "path", r.URL.Path, "request_id", id, "error", err)
+	return Flash{Kind: "error", Message: fmt.Sprintf("%s: %s; it has been logged with request id %s.", prefix, strings.ToLower(k.Flash), id)}
 }
 
 const flashCookie = "dashboard_flash"

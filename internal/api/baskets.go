@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
-	"fulfill/internal/auth"
 	"fulfill/internal/basket"
-	"fulfill/internal/fulfillment"
+	"fulfill/internal/checkout"
 	"fulfill/internal/order"
 )
 
@@ -44,18 +42,18 @@ type basketView struct {
 // handleBasketCreate is Otto's POST /api/v2/baskets/: it builds the
 // caller's basket and, with "checkout": true and a zero total, places the
 // order without payment and fulfills it synchronously.
-func handleBasketCreate(d Deps, own *owners) http.Handler {
+func handleBasketCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		caller := userFrom(r.Context())
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
-			writeError(w, r, log, fmt.Errorf("%w: cannot read body: %v", errBadRequest, err))
+			writeError(w, r, log, fmt.Errorf("%w: the request body could not be read (at most 1 MiB)", errBadRequest))
 			return
 		}
 		key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 		if key == "" {
-			status, out, err := createBasket(r.Context(), d, own, caller, body)
+			status, out, err := createBasket(r.Context(), d, caller, body)
 			if err != nil {
 				writeError(w, r, log, err)
 				return
@@ -93,7 +91,7 @@ func handleBasketCreate(d Deps, own *owners) http.Handler {
 			_, _ = w.Write(idem.Body)
 			return
 		}
-		status, out, err := createBasket(r.Context(), d, own, caller, body)
+		status, out, err := createBasket(r.Context(), d, caller, body)
 		if err != nil {
 			// 4xx answers are final for this body and are replayed; a failure
 			// of ours is not stored so that the client can retry.
@@ -132,7 +130,7 @@ func (b *bufferWriter) Header() http.Header         { return b.header }
 func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
 func (b *bufferWriter) WriteHeader(s int)           { b.status = s }
 
-func createBasket(ctx context.Context, d Deps, own *owners, caller order.User, body []byte) (int, basketView, error) {
+func createBasket(ctx context.Context, d Deps, caller order.User, body []byte) (int, basketView, error) {
 	var in basketIn
 	if err := decodeBytes(body, &in); err != nil {
 		return 0, basketView{}, err
@@ -140,62 +138,24 @@ func createBasket(ctx context.Context, d Deps, own *owners, caller order.User, b
 	if len(in.Products) == 0 {
 		return 0, basketView{}, fmt.Errorf("%w: products must list at least one {\"sku\": …}", errBadRequest)
 	}
-	skus := make([]string, 0, len(in.Products))
 	items := make([]basket.Item, 0, len(in.Products))
 	for i, p := range in.Products {
 		if strings.TrimSpace(p.SKU) == "" {
 			return 0, basketView{}, fmt.Errorf("%w: products[%d].sku is required", errBadRequest, i)
 		}
-		skus = append(skus, strings.TrimSpace(p.SKU))
 		items = append(items, basket.Item{SKU: strings.TrimSpace(p.SKU), Quantity: p.Quantity})
 	}
-	buyer := caller
-	if in.Username != "" && in.Username != caller.Username {
-		if !caller.IsStaff && !slices.Contains(d.ServiceUsers, caller.Username) {
-			return 0, basketView{}, fmt.Errorf("%w: only staff and service users may create a basket for another user", auth.ErrForbidden)
-		}
-		buyer = order.User{Username: in.Username}
-	}
-	products, err := d.Store.ProductsBySKU(ctx, skus)
+	got, err := d.Checkout.Buy(ctx, caller, checkout.Purchase{Items: items, For: in.Username, Checkout: in.Checkout,
+		Processor: in.PaymentProcessorName})
 	if err != nil {
 		return 0, basketView{}, err
 	}
-	now := d.Now()
-	for _, p := range products {
-		if err := d.Rollout.Sold(p); err != nil {
-			return 0, basketView{}, err
-		}
+	v := basketView{ID: got.BasketID}
+	if got.Order != nil {
+		v.Order = &basketOrderView{Number: got.Order.Number, Status: string(got.Order.Status)}
 	}
-	b, err := basket.BuildItems(buyer, items, products, now)
-	if err != nil {
-		return 0, basketView{}, err
+	if got.Payment != nil {
+		v.PaymentData = *got.Payment
 	}
-	if !in.Checkout {
-		id, err := d.Store.CreateBasket(ctx, b)
-		return http.StatusOK, basketView{ID: id}, err
-	}
-	if !b.Free() {
-		if d.Checkout == nil || in.PaymentProcessorName == "" {
-			return 0, basketView{}, fmt.Errorf("%w: the basket costs %s %s; name a payment_processor_name", basket.ErrNotFree,
-				moneyString(b.Total, b.Currency), b.Currency)
-		}
-		id, data, err := d.Checkout.StartPayment(ctx, b, in.PaymentProcessorName, d.PublicURL)
-		if err != nil {
-			return 0, basketView{}, err
-		}
-		return http.StatusOK, basketView{ID: id, PaymentData: data}, nil
-	}
-	owner := own.next()
-	o, err := d.Store.PlaceOrder(ctx, b, caller.Username, owner, now.Add(d.Service.Lease))
-	if err != nil {
-		return 0, basketView{}, err
-	}
-	// The order is committed; from here on a failure only delays it: the
-	// lines stay due for the retry worker.
-	done, err := d.Service.Run(ctx, fulfillment.Claim{Order: o, Lines: o.Lines}, owner, caller.Username)
-	if err != nil {
-		logFromCtx(ctx).Error("fulfill after checkout", "order", o.Number, "error", err)
-		done = o
-	}
-	return http.StatusOK, basketView{ID: o.BasketID, Order: &basketOrderView{Number: done.Number, Status: string(done.Status)}}, nil
+	return http.StatusOK, v, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"fulfill/internal/auth"
 	"fulfill/internal/catalog"
-	"fulfill/internal/fulfillment"
 	"fulfill/internal/money"
 )
 
@@ -52,7 +51,7 @@ func handleCodesCSV(store Store) http.Handler {
 // handleRedeem is GET /coupons/redeem/?code=…: a signed-in learner uses an
 // enrollment code, which places a $0 order for its seat and fulfills it. A
 // signed-out visitor is sent to sign in first.
-func handleRedeem(d Deps, own *owners) http.Handler {
+func handleRedeem(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		code := strings.TrimSpace(r.URL.Query().Get("code"))
@@ -62,25 +61,19 @@ func handleRedeem(d Deps, own *owners) http.Handler {
 		}
 		u, err := d.Verifier.User(auth.Token(r))
 		if err != nil {
-			if d.Storefront != nil && !wantsJSON(r) {
+			if d.Storefront && !wantsJSON(r) {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			writeError(w, r, log, err)
 			return
 		}
-		owner := own.next()
-		o, err := d.Store.RedeemCode(r.Context(), code, u, owner, d.Now().Add(d.Service.Lease))
+		done, err := d.Checkout.Redeem(r.Context(), u, code)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		done, err := d.Service.Run(r.Context(), fulfillment.Claim{Order: o, Lines: o.Lines}, owner, u.Username)
-		if err != nil {
-			log.Error("fulfill redeemed code", "order", o.Number, "error", err)
-			done = o
-		}
-		if d.Storefront != nil && !wantsJSON(r) {
+		if d.Storefront && !wantsJSON(r) {
 			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(done.Number), http.StatusSeeOther)
 			return
 		}

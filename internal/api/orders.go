@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"fulfill/internal/catalog"
@@ -140,7 +139,7 @@ func handleOrderList(store Store) http.Handler {
 // handleOrderFulfill is Otto's PUT /api/v2/orders/{number}/fulfill/: 406
 // when the order is not fulfillable, 200 with the order when it is Complete
 // afterwards, 500 with the order (lines and errors) when still failing.
-func handleOrderFulfill(d Deps, own *owners) http.Handler {
+func handleOrderFulfill(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		o, err := visibleOrder(r.Context(), d.Store, r.PathValue("number"))
@@ -154,7 +153,7 @@ func handleOrderFulfill(d Deps, own *owners) http.Handler {
 			return
 		}
 		u := userFrom(r.Context())
-		o, err = d.Service.Resubmit(r.Context(), o.Number, own.next(), u.Username)
+		o, err = d.Service.Resubmit(r.Context(), o.Number, u.Username)
 		if errors.Is(err, order.ErrNotFulfillable) {
 			writeProblem(w, r, Problem{Status: http.StatusNotAcceptable, Title: "Order not fulfillable", Detail: err.Error()})
 			return
@@ -182,7 +181,7 @@ type bulkFulfillIn struct {
 }
 
 // handleOrdersFulfill resubmits many orders: a list of numbers or a filter.
-func handleOrdersFulfill(d Deps, own *owners) http.Handler {
+func handleOrdersFulfill(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		var in bulkFulfillIn
@@ -203,30 +202,18 @@ func handleOrdersFulfill(d Deps, own *owners) http.Handler {
 			numbers = in.Numbers
 		} else {
 			f := order.Filter{Status: order.Status(in.Filter.Status), NeedsAttention: in.Filter.NeedsAttention,
-				PlacedBefore: in.Filter.PlacedBefore, PlacedAfter: in.Filter.PlacedAfter, Limit: 1000}
+				PlacedBefore: in.Filter.PlacedBefore, PlacedAfter: in.Filter.PlacedAfter}
 			if f.Status != "" && !f.Status.Valid() {
 				writeError(w, r, log, fmt.Errorf("%w: unknown status %q", errBadRequest, f.Status))
 				return
 			}
-			if f.Status == "" {
-				f.Status = order.StatusFulfillmentError
-			}
-			for {
-				page, err := d.Store.ListOrders(r.Context(), f)
-				if err != nil {
-					writeError(w, r, log, err)
-					return
-				}
-				for _, o := range page {
-					numbers = append(numbers, o.Number)
-				}
-				if len(page) < f.Limit || len(numbers) >= 10000 {
-					break
-				}
-				f.AfterID = page[len(page)-1].ID
+			var err error
+			if numbers, _, err = d.Service.Matching(r.Context(), f, 10000); err != nil {
+				writeError(w, r, log, err)
+				return
 			}
 		}
-		res := resubmitMany(r.Context(), d, own, numbers, userFrom(r.Context()).Username)
+		res := resubmitMany(r.Context(), d, numbers, userFrom(r.Context()).Username)
 		writeJSON(w, http.StatusOK, res)
 	})
 }
@@ -239,31 +226,19 @@ type BulkResult struct {
 	Skipped   []string `json:"skipped"`
 }
 
-func resubmitMany(ctx context.Context, d Deps, own *owners, numbers []string, actor string) BulkResult {
+func resubmitMany(ctx context.Context, d Deps, numbers []string, actor string) BulkResult {
 	res := BulkResult{Completed: []string{}, Failed: []string{}, Skipped: []string{}}
-	var mu sync.Mutex
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	for _, n := range numbers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			o, err := d.Service.Resubmit(ctx, n, own.next(), actor)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, order.ErrNotFulfillable), errors.Is(err, order.ErrNotFound):
-				res.Skipped = append(res.Skipped, n)
-			case err != nil || o.Status.Fulfillable():
-				res.Count++
-				res.Failed = append(res.Failed, n)
-			default:
-				res.Count++
-				res.Completed = append(res.Completed, n)
-			}
-		}()
+	for _, r := range d.Service.ResubmitMany(ctx, numbers, actor, 64) {
+		switch {
+		case r.Skipped():
+			res.Skipped = append(res.Skipped, r.Number)
+		case r.Complete():
+			res.Count++
+			res.Completed = append(res.Completed, r.Number)
+		default:
+			res.Count++
+			res.Failed = append(res.Failed, r.Number)
+		}
 	}
-	wg.Wait()
 	return res
 }

@@ -11,13 +11,15 @@ import (
 	"net/http"
 	"strconv"
 
+	"fulfill/internal/apperr"
+	"fulfill/internal/basket"
 	"fulfill/internal/payment"
 )
 
 // handlePaymentNotify receives a processor's notification: verified by its
 // signature (a bad one is refused and changes nothing), recorded, then
 // acted on. A replay answers success and places nothing twice.
-func handlePaymentNotify(d Deps, own *owners, processor string) http.Handler {
+func handlePaymentNotify(d Deps, processor string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		p, err := d.Checkout.Processor(processor)
@@ -27,7 +29,7 @@ func handlePaymentNotify(d Deps, own *owners, processor string) http.Handler {
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
-			writeError(w, r, log, fmt.Errorf("%w: cannot read body: %v", errBadRequest, err))
+			writeError(w, r, log, fmt.Errorf("%w: the request body could not be read (at most 1 MiB)", errBadRequest))
 			return
 		}
 		n, err := p.ParseNotification(r.Context(), r.Header, body)
@@ -42,15 +44,19 @@ func handlePaymentNotify(d Deps, own *owners, processor string) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		res, err := d.Checkout.Handle(r.Context(), n, own.next())
+		res, err := d.Checkout.Handle(r.Context(), n)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		out := map[string]any{"basket_id": n.BasketID, "reference": n.Reference, "replayed": res.Replayed}
-		if res.Declined {
+		switch {
+		case res.Declined:
 			out["status"] = "declined"
-		} else {
+		case res.Held:
+			// Taken for a seat the learner holds: recorded for a refund.
+			out["status"] = "held"
+		default:
 			out["order_number"], out["order_status"], out["status"] = res.Order.Number, string(res.Order.Status), "accepted"
 		}
 		writeJSON(w, http.StatusOK, out)
@@ -86,7 +92,7 @@ func handleSandboxPage(d Deps) http.Handler {
 		v := sandboxView{}
 		id, err := strconv.ParseInt(r.URL.Query().Get("basket_id"), 10, 64)
 		if err == nil {
-			var b BasketPayment
+			var b basket.Payable
 			b, err = d.Store.BasketPayment(r.Context(), id)
 			v = sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: string(b.Status)}
 		}
@@ -101,7 +107,7 @@ func handleSandboxPage(d Deps) http.Handler {
 
 // handleSandboxDecide plays the gateway: it signs the person's decision as
 // the sandbox processor would and hands it to the same notification path.
-func handleSandboxDecide(d Deps, own *owners) http.Handler {
+func handleSandboxDecide(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		id, err := strconv.ParseInt(r.FormValue("basket_id"), 10, 64)
@@ -136,11 +142,17 @@ func handleSandboxDecide(d Deps, own *owners) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		res, err := d.Checkout.Handle(r.Context(), n, own.next())
+		res, err := d.Checkout.Handle(r.Context(), n)
 		v := sandboxView{ID: id, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: "Submitted"}
 		switch {
 		case err != nil:
-			v.Error = err.Error()
+			v.Error = apperr.Public(err)
+			if v.Error == "" {
+				log.Error("sandbox payment", "basket", id, "request_id", apperr.RequestID(r.Context()), "error", err)
+				v.Error = "The payment could not be recorded; it has been logged."
+			}
+		case res.Held:
+			v.Result = "Paid, but the learner already holds this seat; the payment is recorded for a refund."
 		case res.Declined:
 			v.Status, v.Result = "Open", "Payment declined; the basket is open again."
 		default:

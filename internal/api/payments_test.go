@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"fulfill/internal/checkout"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/money"
 	"fulfill/internal/payment"
@@ -193,14 +191,13 @@ func TestReconcileChargedButNoOrder(t *testing.T) {
 			dup, err := e.db.RecordNotification(context.Background(), n)
 			require.NoError(t, err)
 			require.False(t, dup)
-			co := &checkout.Service{Store: e.db, Fulfill: e.svc, Processors: map[string]payment.Processor{"sandbox": e.sandbox},
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			placed, err := co.Reconcile(context.Background(), "reconciler", time.Now().Add(time.Minute))
+			co := e.App.Checkout
+			placed, err := co.Reconcile(context.Background(), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			require.Equal(t, 1, placed)
 			o := e.order(fmt.Sprintf("EDX-%d", b.ID+100000))
 			require.Equal(t, "Complete", o.Status)
-			placed, err = co.Reconcile(context.Background(), "reconciler", time.Now().Add(time.Minute))
+			placed, err = co.Reconcile(context.Background(), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			require.Zero(t, placed, "nothing left to reconcile")
 		})

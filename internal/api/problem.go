@@ -7,14 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"fulfill/internal/auth"
+	"fulfill/internal/apperr"
 	"fulfill/internal/basket"
-	"fulfill/internal/catalog"
-	"fulfill/internal/money"
-	"fulfill/internal/order"
-	"fulfill/internal/payment"
-	"fulfill/internal/refund"
-	"fulfill/internal/voucher"
 )
 
 // Problem is an RFC 9457 problem details document.
@@ -27,6 +21,8 @@ type Problem struct {
 	Errors   map[string]any `json:"errors,omitempty"`
 	// SKUs names unavailable products.
 	SKUs []string `json:"skus,omitempty"`
+	// RequestID names the request in the service's logs (internal errors).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
@@ -45,52 +41,29 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// writeError maps a domain error to its answer, once for the whole API.
-// Anything unknown is a 500 that says nothing internal; the error is logged.
+// writeError maps an error to its answer, once for the whole API, through
+// the vocabulary's one table. An internal error is a 500 whose detail says
+// nothing internal but the request id; the error is logged with it.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	p := Problem{Detail: err.Error()}
+	k, internal := apperr.Describe(err)
+	p := Problem{Status: k.Status, Title: k.Title, Detail: apperr.Public(err)}
 	var ue *basket.UnavailableError
-	switch {
-	case errors.As(err, &ue):
-		p.Status, p.Title, p.SKUs = http.StatusBadRequest, "Product unavailable", ue.SKUs
-	case errors.Is(err, auth.ErrUnauthenticated):
-		p.Status = http.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden):
-		p.Status = http.StatusForbidden
-	case errors.Is(err, order.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
-		p.Status = http.StatusNotFound
-	case errors.Is(err, order.ErrNotFulfillable):
-		p.Status = http.StatusNotAcceptable
-	case errors.Is(err, order.ErrConflict):
-		p.Status = http.StatusConflict
-	case errors.Is(err, refund.ErrNotFound):
-		p.Status = http.StatusNotFound
-	case errors.Is(err, refund.ErrInvalidTransition), errors.Is(err, refund.ErrConflict):
-		p.Status = http.StatusConflict
-	case errors.Is(err, refund.ErrInvalid), errors.Is(err, payment.ErrInvalid), errors.Is(err, payment.ErrUnknownProcessor):
-		p.Status = http.StatusBadRequest
-	case errors.Is(err, payment.ErrBadSignature):
-		p.Status = http.StatusForbidden
-	case errors.Is(err, payment.ErrAmountMismatch), errors.Is(err, basket.ErrNotFrozen):
-		p.Status = http.StatusBadRequest
-	case errors.Is(err, catalog.ErrNotSoldHere):
-		p.Status, p.Title = http.StatusBadRequest, "Not sold here"
-	case errors.Is(err, voucher.ErrNotFound):
-		p.Status = http.StatusNotFound
-	case errors.Is(err, voucher.ErrUsed):
-		p.Status, p.Title = http.StatusConflict, "Code already used"
-	case errors.Is(err, basket.ErrNotFree):
-		p.Status, p.Title = http.StatusBadRequest, "Payment required"
-	case errors.Is(err, basket.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, money.ErrInvalid), errors.Is(err, errBadRequest):
-		p.Status = http.StatusBadRequest
-	default:
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		p.Status, p.Detail = http.StatusInternalServerError, "The server could not complete the request; it has been logged."
+	if errors.As(err, &ue) {
+		p.SKUs = ue.SKUs
+	}
+	if internal {
+		id := apperr.RequestID(r.Context())
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "error", err)
+		p.Detail = "The server could not complete the request; it has been logged."
+		if id != "" {
+			p.Detail += " Request id: " + id + "."
+		}
+		p.RequestID = id
 	}
 	writeProblem(w, r, p)
 }
 
-var errBadRequest = errors.New("bad request")
+var errBadRequest = apperr.New(apperr.Invalid, "bad request")
 
 // problemForMux answers requests the mux has no route for (404, 405) with
 // problem+json instead of the mux's plain text.

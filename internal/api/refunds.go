@@ -143,7 +143,7 @@ func handleRefundList(store Store) http.Handler {
 // handleRefundProcess is Otto's PUT /api/v2/refunds/{id}/process/: 200 with
 // the refund, or 500 with the refund when approval did not complete (it is
 // then scheduled for a retry).
-func handleRefundProcess(d Deps, own *owners) http.Handler {
+func handleRefundProcess(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
 		id, err := refundID(r)
@@ -162,7 +162,7 @@ func handleRefundProcess(d Deps, own *owners) http.Handler {
 			writeError(w, r, log, fmt.Errorf("%w: action must be approve, approve_payment_only or deny", errBadRequest))
 			return
 		}
-		rf, err := d.Refunds.Process(r.Context(), id, in.Action, userFrom(r.Context()).Username, own.next())
+		rf, err := d.Refunds.Process(r.Context(), id, in.Action, userFrom(r.Context()).Username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return

@@ -5,7 +5,6 @@ import (
 )
 
 func addRoutes(mux *http.ServeMux, d Deps) {
-	own := &owners{prefix: "api-" + d.Replica}
 	user := func(staffOnly bool, h http.Handler) http.Handler { return authenticate(d, staffOnly, h) }
 
 	mux.Handle("GET /healthz", handleHealthz())
@@ -19,37 +18,27 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v2/courses/{course_id}/{$}", user(false, handleCourseGet(d.Store)))
 	mux.Handle("GET /api/v2/products/{$}", user(false, handleProducts(d.Store)))
 
-	mux.Handle("POST /api/v2/baskets/{$}", user(false, handleBasketCreate(d, own)))
+	mux.Handle("POST /api/v2/baskets/{$}", user(false, handleBasketCreate(d)))
 
 	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d.Store)))
 	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d.Store)))
 	mux.Handle("GET /api/v2/orders/{number}/enrollment_codes.csv", user(false, handleCodesCSV(d.Store)))
-	mux.Handle("GET /coupons/redeem/{$}", handleRedeem(d, own))
-	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
-	mux.Handle("PATCH /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d, own)))
-	mux.Handle("POST /api/v2/orders/fulfill/{$}", user(true, handleOrdersFulfill(d, own)))
+	mux.Handle("GET /coupons/redeem/{$}", handleRedeem(d))
+	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d)))
+	mux.Handle("PATCH /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d)))
+	mux.Handle("POST /api/v2/orders/fulfill/{$}", user(true, handleOrdersFulfill(d)))
 
 	if d.Refunds != nil {
 		mux.Handle("POST /api/v2/refunds/{$}", user(true, handleRefundCreate(d)))
 		mux.Handle("GET /api/v2/refunds/{$}", user(true, handleRefundList(d.Store)))
 		mux.Handle("GET /api/v2/refunds/{id}/{$}", user(true, handleRefundGet(d.Store)))
-		mux.Handle("PUT /api/v2/refunds/{id}/process/{$}", user(true, handleRefundProcess(d, own)))
+		mux.Handle("PUT /api/v2/refunds/{id}/process/{$}", user(true, handleRefundProcess(d)))
 	}
-	if d.Dashboard != nil {
-		mux.Handle("/dashboard/", d.Dashboard)
-	}
-	if d.Storefront != nil {
-		for _, p := range []string{"/basket/", "/checkout/", "/login", "/register", "/logout", "/static/storefront/"} {
-			mux.Handle(p, d.Storefront)
-		}
-	}
-	if d.Checkout != nil {
-		// Processors authenticate their notifications with signatures, not JWTs.
-		mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, own, "sandbox"))
-		mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, own, "stripe"))
-		if d.Demo {
-			mux.Handle("GET /payment/sandbox/pay/{$}", handleSandboxPage(d))
-			mux.Handle("POST /payment/sandbox/pay/{$}", handleSandboxDecide(d, own))
-		}
+	// Processors authenticate their notifications with signatures, not JWTs.
+	mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, "sandbox"))
+	mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, "stripe"))
+	if d.Demo {
+		mux.Handle("GET /payment/sandbox/pay/{$}", handleSandboxPage(d))
+		mux.Handle("POST /payment/sandbox/pay/{$}", handleSandboxDecide(d))
 	}
 }

@@ -3,9 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"sort"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("%w: cannot read body: %v", errBadRequest, err)
+		return fmt.Errorf("%w: the request body could not be read (at most 1 MiB)", errBadRequest)
 	}
 	return decodeBytes(body, v)
 }
@@ -29,7 +31,7 @@ func decodeBytes(body []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON body: %v", errBadRequest, err)
+		return fmt.Errorf("%w: %s", errBadRequest, jsonProblem(err))
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
@@ -155,4 +157,48 @@ func refundStatus(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// jsonProblem says what is wrong with a JSON body in the client's terms,
+// without the decoder's Go type names.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON body at byte %d", syn.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("the body must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the JSON body ends too early"
+	}
+	var me *http.MaxBytesError
+	if errors.As(err, &me) {
+		return "the request body is too large"
+	}
+	return "the JSON body does not match the expected fields"
+}
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "value"
 }

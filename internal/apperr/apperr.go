@@ -8,6 +8,7 @@
 package apperr
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -112,4 +113,19 @@ func Public(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+type ctxKey struct{}
+
+// WithRequestID returns ctx carrying the id of the request it serves; the
+// root handler sets it, and every front end puts it in error answers and
+// logs so that a person can find one in the other.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
 }

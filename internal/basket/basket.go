@@ -88,7 +88,7 @@ func BuildItems(owner order.User, items []Item, products map[string]catalog.Prod
 		}
 		seen[sku] = true
 		p, ok := products[sku]
-		if !ok || p.Stock == nil || !p.Stock.Available(now) || p.ParentID == 0 && p.Class == catalog.ClassSeat {
+		if !ok || !p.Buyable(now) {
 			missing = append(missing, sku)
 			continue
 		}

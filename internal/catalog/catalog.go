@@ -363,3 +363,16 @@ func (r *Rollout) Sold(p Product) error {
 	}
 	return fmt.Errorf("%w: course %s is not sold by this service yet", ErrNotSoldHere, course)
 }
+
+// OncePerLearner reports whether a learner may hold only one live purchase
+// of a product of class c: a seat or an entitlement. Enrollment codes are
+// bought in bulk as often as wanted (Otto), and so are donations and
+// coupons. Migration 00005 names the same classes.
+func (c Class) OncePerLearner() bool { return c == ClassSeat || c == ClassCourseEntitlement }
+
+// Buyable reports whether p can be put in a basket at now: a product with
+// a stock record that has not expired, and not a course's parent seat
+// (which only groups the modes).
+func (p Product) Buyable(now time.Time) bool {
+	return p.Stock != nil && p.Stock.Available(now) && !(p.ParentID == 0 && p.Class == ClassSeat)
+}

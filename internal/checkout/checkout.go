@@ -1,7 +1,10 @@
-// Package checkout turns paid baskets into orders: it freezes a basket
-// while its payment is under way, acts on the processor's notification
-// (place and fulfill, or thaw), and reconciles payments accepted whose
-// order was never placed ("charged but no order").
+// Package checkout owns every way an order is made: a basket bought from
+// the JSON API (for oneself, or by staff for a learner), a stored basket
+// checked out from the storefront, an enrollment code redeemed, and a
+// payment accepted by a processor. Each use case decides sellability
+// through basket.Sellable, names its own lease, calls the store once to
+// place the order, then fulfills it; front ends only decode, call one
+// method and encode.
 package checkout
 
 import (
@@ -9,31 +12,64 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
+	"fulfill/internal/apperr"
+	"fulfill/internal/auth"
 	"fulfill/internal/basket"
+	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
 )
 
-// Store is what checkout needs from storage.
+// Store is what checkout needs from storage. Each method that places an
+// order writes it, its lines (leased by the given lease, due when it ends)
+// and its history in one transaction.
 type Store interface {
+	ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error)
+	// PurchasedSKUs returns which of skus the user holds and did not get
+	// back.
+	PurchasedSKUs(ctx context.Context, username string, skus []string) (map[string]bool, error)
+	UserByName(ctx context.Context, username string) (order.User, error)
+	CreateBasket(ctx context.Context, b basket.Basket) (int64, error)
+	GetBasket(ctx context.Context, id int64) (basket.Stored, error)
+	// PlaceOrder places a new basket, submitted at once.
+	PlaceOrder(ctx context.Context, b basket.Basket, actor string, l lease.Lease) (order.Order, error)
+	// SubmitOpenBasket places a stored free basket; basket.ErrNotOpen.
+	SubmitOpenBasket(ctx context.Context, basketID int64, actor string, l lease.Lease) (order.Order, error)
+	// RedeemCode uses an enrollment code and places a $0 order of its seat.
+	RedeemCode(ctx context.Context, code string, user order.User, l lease.Lease) (order.Order, error)
 	FreezeBasket(ctx context.Context, b basket.Basket, processor string) (int64, error)
+	FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error
 	RecordNotification(ctx context.Context, n payment.Notification) (duplicate bool, err error)
-	PlacePaidOrder(ctx context.Context, n payment.Notification, actor, owner string, leaseUntil time.Time) (order.Order, bool, error)
+	// PlacePaidOrder places a frozen basket whose payment was accepted.
+	PlacePaidOrder(ctx context.Context, n payment.Notification, actor string, l lease.Lease) (order.Order, bool, error)
 	DeclineBasket(ctx context.Context, n payment.Notification) error
 	UnhandledAccepted(ctx context.Context, olderThan time.Time, limit int) ([]payment.Notification, error)
 }
 
-// Service runs paid checkouts.
+// ErrChanged is returned when a stored basket cannot be checked out as it
+// is; the *ChangedError says what changed.
+var ErrChanged = apperr.New(apperr.Conflict, "the basket changed since it was filled")
+
+// Service runs every checkout.
 type Service struct {
 	Store      Store
 	Fulfill    *fulfillment.Service
 	Processors map[string]payment.Processor
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Rollout says which products are sold here (nil: all).
+	Rollout *catalog.Rollout
+	// ServiceUsers may buy for other learners, as staff may.
+	ServiceUsers []string
+	// PublicURL is the service's own base URL, for payment pages.
+	PublicURL string
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -52,20 +88,313 @@ func (s *Service) Processor(name string) (payment.Processor, error) {
 	return p, nil
 }
 
-// StartPayment freezes a non-free basket and asks the processor for the
-// payment page's parameters.
-func (s *Service) StartPayment(ctx context.Context, b basket.Basket, processor, baseURL string) (int64, payment.Data, error) {
-	p, err := s.Processor(processor)
+// ProcessorNames lists the enabled processors, sorted.
+func (s *Service) ProcessorNames() []string {
+	names := make([]string, 0, len(s.Processors))
+	for n := range s.Processors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Purchase is a basket bought through the JSON API.
+type Purchase struct {
+	Items []basket.Item
+	// For names the learner bought for (staff and service users only).
+	For string
+	// Checkout places the order (free) or starts the payment (paid); without
+	// it the basket is only stored.
+	Checkout  bool
+	Processor string
+}
+
+// Bought is what a purchase led to: a stored basket, an order placed (and
+// fulfilled as far as it went), or a payment started.
+type Bought struct {
+	BasketID int64
+	Order    *order.Order
+	Payment  *payment.Data
+}
+
+// Buy is Otto's POST /api/v2/baskets/. The already-purchased rule of a
+// free basket checked out at once is left to the store's unique holder
+// index, which decides it under any race without a read first; every other
+// path screens the learner's purchases before it stores or charges.
+func (s *Service) Buy(ctx context.Context, caller order.User, in Purchase) (Bought, error) {
+	buyer, err := s.buyer(ctx, caller, in.For)
 	if err != nil {
-		return 0, payment.Data{}, err
+		return Bought{}, err
+	}
+	skus := make([]string, len(in.Items))
+	for i, it := range in.Items {
+		skus[i] = it.SKU
+	}
+	products, err := s.Store.ProductsBySKU(ctx, skus)
+	if err != nil {
+		return Bought{}, err
+	}
+	now := s.now()
+	if _, refused := basket.Screen(skus, products, nil, s.Rollout, now); len(refused) > 0 {
+		return Bought{}, basket.RefusedError(refused)
+	}
+	b, err := basket.BuildItems(buyer, in.Items, products, now)
+	if err != nil {
+		return Bought{}, err
+	}
+	if in.Checkout && b.Free() {
+		o, err := s.place(ctx, caller.Username, func(l lease.Lease) (order.Order, error) {
+			return s.Store.PlaceOrder(ctx, b, caller.Username, l)
+		})
+		return Bought{BasketID: o.BasketID, Order: &o}, err
+	}
+	if err := s.screenPurchased(ctx, buyer, skus, products, now); err != nil {
+		return Bought{}, err
+	}
+	if !in.Checkout {
+		id, err := s.Store.CreateBasket(ctx, b)
+		return Bought{BasketID: id}, err
+	}
+	if len(s.Processors) == 0 || in.Processor == "" {
+		return Bought{}, fmt.Errorf("%w: the basket costs %s %s; name a payment_processor_name", basket.ErrNotFree,
+			money.Format(b.Total, b.Currency), b.Currency)
+	}
+	p, err := s.Processor(in.Processor)
+	if err != nil {
+		return Bought{}, err
 	}
 	id, err := s.Store.FreezeBasket(ctx, b, p.Name())
 	if err != nil {
-		return 0, payment.Data{}, err
+		return Bought{}, err
 	}
+	data, err := s.paymentData(ctx, p, id, b)
+	return Bought{BasketID: id, Payment: &data}, err
+}
+
+// buyer is whom a purchase is for: the caller, or the learner named by
+// staff or a service user. A learner already known keeps the profile
+// their own token gave; buying for them never overwrites it.
+func (s *Service) buyer(ctx context.Context, caller order.User, username string) (order.User, error) {
+	if username == "" || username == caller.Username {
+		return caller, nil
+	}
+	if !caller.IsStaff && !slices.Contains(s.ServiceUsers, caller.Username) {
+		return order.User{}, fmt.Errorf("%w: only staff and service users may create a basket for another user", auth.ErrForbidden)
+	}
+	u, err := s.Store.UserByName(ctx, username)
+	if errors.Is(err, order.ErrNotFound) {
+		return order.User{Username: username}, nil
+	}
+	return u, err
+}
+
+// screenPurchased refuses products the buyer holds already.
+func (s *Service) screenPurchased(ctx context.Context, buyer order.User, skus []string, products map[string]catalog.Product, now time.Time) error {
+	bought, err := s.Store.PurchasedSKUs(ctx, buyer.Username, skus)
+	if err != nil {
+		return err
+	}
+	_, refused := basket.Screen(skus, products, bought, s.Rollout, now)
+	return basket.RefusedError(refused)
+}
+
+// Added is what a purchase link put in a new basket, and what it left out.
+type Added struct {
+	BasketID int64
+	Refused  []basket.Refused
+	// Products are the products the link named, found.
+	Products map[string]catalog.Product
+}
+
+// Add is the storefront's purchase link (/basket/add/?sku=…): a new basket
+// of what the learner may buy, and the rest refused with why. Nothing is
+// stored when nothing can be bought.
+func (s *Service) Add(ctx context.Context, u order.User, skus []string) (Added, error) {
+	products, err := s.Store.ProductsBySKU(ctx, skus)
+	if err != nil {
+		return Added{}, err
+	}
+	bought, err := s.Store.PurchasedSKUs(ctx, u.Username, skus)
+	if err != nil {
+		return Added{}, err
+	}
+	keep, refused := basket.Screen(skus, products, bought, s.Rollout, s.now())
+	out := Added{Refused: refused, Products: products}
+	if len(keep) == 0 {
+		return out, nil
+	}
+	b, err := basket.Build(u, keep, products, s.now())
+	if err != nil {
+		return out, err
+	}
+	out.BasketID, err = s.Store.CreateBasket(ctx, b)
+	return out, err
+}
+
+// Products returns the products of skus that exist.
+func (s *Service) Products(ctx context.Context, skus []string) (map[string]catalog.Product, error) {
+	return s.Store.ProductsBySKU(ctx, skus)
+}
+
+// Basket returns u's stored basket; order.ErrNotFound for anyone else's.
+func (s *Service) Basket(ctx context.Context, u order.User, id int64) (basket.Stored, error) {
+	sb, err := s.Store.GetBasket(ctx, id)
+	if err == nil && sb.Owner.Username != u.Username {
+		err = fmt.Errorf("basket %d: %w", id, order.ErrNotFound)
+	}
+	return sb, err
+}
+
+// Repriced is a product whose price changed since it was put in a basket.
+type Repriced struct {
+	Title    string
+	Was, Now money.Amount
+}
+
+// ChangedError says what of a stored basket cannot be bought as it is.
+type ChangedError struct {
+	Refused  []basket.Refused
+	Repriced []Repriced
+	Products map[string]catalog.Product
+}
+
+func (e *ChangedError) Error() string {
+	return fmt.Sprintf("%s: %d products refused, %d repriced", ErrChanged, len(e.Refused), len(e.Repriced))
+}
+
+// Unwrap makes errors.Is(err, ErrChanged) true.
+func (e *ChangedError) Unwrap() error { return ErrChanged }
+
+// recheck says what of a stored basket can no longer be bought as it is: a
+// product that expired or left the rollout since it was added, a seat
+// bought since in another basket (two tabs), or a price that changed.
+func (s *Service) recheck(ctx context.Context, sb basket.Stored) error {
+	skus := make([]string, 0, len(sb.Lines))
+	for _, l := range sb.Lines {
+		skus = append(skus, l.Product.Stock.SKU)
+	}
+	products, err := s.Store.ProductsBySKU(ctx, skus)
+	if err != nil {
+		return err
+	}
+	bought, err := s.Store.PurchasedSKUs(ctx, sb.Owner.Username, skus)
+	if err != nil {
+		return err
+	}
+	_, refused := basket.Screen(skus, products, bought, s.Rollout, s.now())
+	ce := &ChangedError{Refused: refused, Products: products}
+	for _, l := range sb.Lines {
+		was := l.Product.Stock.Price
+		if p, ok := products[l.Product.Stock.SKU]; ok && p.Stock != nil && p.Stock.Price != was {
+			ce.Repriced = append(ce.Repriced, Repriced{Title: l.Product.Title, Was: was, Now: p.Stock.Price})
+		}
+	}
+	if len(ce.Refused) > 0 || len(ce.Repriced) > 0 {
+		return ce
+	}
+	return nil
+}
+
+// CheckoutBasket checks out u's stored basket: a free one becomes an order,
+// fulfilled before the answer; a paid one is frozen and the payment page's
+// parameters returned. A basket placed before returns its order (a second
+// click); *ChangedError when it cannot be bought as it is;
+// basket.ErrNotOpen when its payment is under way.
+func (s *Service) CheckoutBasket(ctx context.Context, u order.User, id int64, processor string) (Bought, error) {
+	sb, err := s.Basket(ctx, u, id)
+	if err != nil {
+		return Bought{}, err
+	}
+	if placed, ok := placedOrder(sb); ok {
+		return placed, nil
+	}
+	if err := s.recheck(ctx, sb); err != nil {
+		return Bought{BasketID: id}, err
+	}
+	if sb.Free() {
+		o, err := s.place(ctx, u.Username, func(l lease.Lease) (order.Order, error) {
+			return s.Store.SubmitOpenBasket(ctx, id, u.Username, l)
+		})
+		if errors.Is(err, basket.ErrNotOpen) {
+			// A second click that lost the race: show what the first placed.
+			if again, gerr := s.Store.GetBasket(ctx, id); gerr == nil {
+				if placed, ok := placedOrder(again); ok {
+					return placed, nil
+				}
+			}
+		}
+		return Bought{BasketID: id, Order: &o}, err
+	}
+	if len(s.Processors) == 0 {
+		return Bought{BasketID: id}, fmt.Errorf("%w: paid checkout is not available on this site", basket.ErrNotFree)
+	}
+	if processor == "" {
+		return Bought{BasketID: id}, fmt.Errorf("%w: choose how to pay", basket.ErrNotFree)
+	}
+	p, err := s.Processor(processor)
+	if err != nil {
+		return Bought{BasketID: id}, err
+	}
+	if err := s.Store.FreezeOpenBasket(ctx, id, p.Name()); err != nil {
+		return Bought{BasketID: id}, err
+	}
+	data, err := s.paymentData(ctx, p, id, sb.Basket)
+	return Bought{BasketID: id, Payment: &data}, err
+}
+
+func placedOrder(sb basket.Stored) (Bought, bool) {
+	if sb.Status == basket.StatusSubmitted && sb.OrderNumber != "" {
+		return Bought{BasketID: sb.ID, Order: &order.Order{Number: sb.OrderNumber, BasketID: sb.ID}}, true
+	}
+	return Bought{}, false
+}
+
+// ErrPaymentPage is returned when a processor gives no payment page.
+var ErrPaymentPage = apperr.New(apperr.BadGateway, "the payment service did not answer")
+
+func (s *Service) paymentData(ctx context.Context, p payment.Processor, id int64, b basket.Basket) (payment.Data, error) {
 	data, err := p.PaymentData(ctx, payment.Basket{ID: id, Username: b.Owner.Username, Email: b.Owner.Email,
-		Total: money.Amount{Minor: b.Total, Currency: b.Currency}}, baseURL)
-	return id, data, err
+		Total: money.Amount{Minor: b.Total, Currency: b.Currency}}, s.PublicURL)
+	if err == nil && data.PageURL == "" {
+		err = fmt.Errorf("processor %s gave no payment page", p.Name())
+	}
+	if err != nil {
+		s.Log.Error("payment data", "basket", id, "processor", p.Name(), "error", err)
+		return data, fmt.Errorf("%w: nothing was charged; try again", ErrPaymentPage)
+	}
+	s.Log.Info("payment_started", "basket", id, "user", b.Owner.Username, "processor", p.Name())
+	return data, nil
+}
+
+// Redeem uses an enrollment code for u: one transaction takes the code and
+// places a $0 order of its seat, then the order is fulfilled. A learner who
+// holds the seat already keeps the code unused (order.ErrAlreadyPurchased).
+func (s *Service) Redeem(ctx context.Context, u order.User, code string) (order.Order, error) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return order.Order{}, fmt.Errorf("%w: a code is required", basket.ErrInvalid)
+	}
+	return s.place(ctx, u.Username, func(l lease.Lease) (order.Order, error) {
+		return s.Store.RedeemCode(ctx, code, u, l)
+	})
+}
+
+// place runs one store call that places an order under a new lease, then
+// fulfills the order's lines under that lease. Once the order is committed
+// a failure only delays it: its lines stay due for the retry worker.
+func (s *Service) place(ctx context.Context, actor string, write func(lease.Lease) (order.Order, error)) (order.Order, error) {
+	l := s.Fulfill.NewLease("checkout")
+	o, err := write(l)
+	if err != nil {
+		return o, err
+	}
+	s.Log.Info("order_placed", "order", o.Number, "basket", o.BasketID, "user", o.User.Username, "actor", actor)
+	done, err := s.Fulfill.Run(ctx, fulfillment.Claim{Order: o, Lines: o.Lines, Owner: l.Owner}, actor)
+	if err != nil {
+		s.Log.Error("fulfill after checkout", "order", o.Number, "error", err)
+		return o, nil
+	}
+	return done, nil
 }
 
 // Result is what a notification led to.
@@ -73,12 +402,15 @@ type Result struct {
 	Order    *order.Order // the order placed (or placed before, for a replay)
 	Declined bool
 	Replayed bool
+	// Held: the payment was taken for a seat the learner holds already; it
+	// is recorded for a person to refund.
+	Held bool
 }
 
 // Handle acts on a verified notification. The notification is recorded
 // first, so a crash before the order is placed leaves evidence for the
 // reconciler. A replay places nothing twice and reports the order.
-func (s *Service) Handle(ctx context.Context, n payment.Notification, owner string) (Result, error) {
+func (s *Service) Handle(ctx context.Context, n payment.Notification) (Result, error) {
 	dup, err := s.Store.RecordNotification(ctx, n)
 	if err != nil {
 		return Result{}, err
@@ -90,22 +422,30 @@ func (s *Service) Handle(ctx context.Context, n payment.Notification, owner stri
 		s.Log.Info("payment declined", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference)
 		return Result{Declined: true}, s.Store.DeclineBasket(ctx, n)
 	}
-	return s.accept(ctx, n, owner, dup)
+	return s.accept(ctx, n, dup)
 }
 
-func (s *Service) accept(ctx context.Context, n payment.Notification, owner string, dup bool) (Result, error) {
-	o, placed, err := s.Store.PlacePaidOrder(ctx, n, "processor:"+n.Processor, owner, s.now().Add(s.Fulfill.Lease))
-	if err != nil {
-		if errors.Is(err, payment.ErrAmountMismatch) {
-			s.Log.Error("payment refused: amount mismatch", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference, "error", err)
-		}
+func (s *Service) accept(ctx context.Context, n payment.Notification, dup bool) (Result, error) {
+	actor := "processor:" + n.Processor
+	l := s.Fulfill.NewLease("payment")
+	o, placed, err := s.Store.PlacePaidOrder(ctx, n, actor, l)
+	switch {
+	case errors.Is(err, order.ErrAlreadyPurchased):
+		// The money was taken: the gateway must not be told no, or it
+		// redelivers for days. The store marked the notification.
+		s.Log.Error("payment taken for a seat already held: refund it", "processor", n.Processor, "basket", n.BasketID,
+			"reference", n.Reference, "error", err)
+		return Result{Held: true}, nil
+	case errors.Is(err, payment.ErrAmountMismatch):
+		s.Log.Error("payment refused: amount mismatch", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference, "error", err)
 		return Result{}, err
-	}
-	if !placed {
+	case err != nil:
+		return Result{}, err
+	case !placed:
 		return Result{Order: &o, Replayed: true}, nil
 	}
 	s.Log.Info("order_placed", "order", o.Number, "processor", n.Processor, "reference", n.Reference, "duplicate_notification", dup)
-	done, err := s.Fulfill.Run(ctx, fulfillment.Claim{Order: o, Lines: o.Lines}, owner, o.User.Username)
+	done, err := s.Fulfill.Run(ctx, fulfillment.Claim{Order: o, Lines: o.Lines, Owner: l.Owner}, actor)
 	if err != nil {
 		s.Log.Error("fulfill after payment", "order", o.Number, "error", err)
 		done = o
@@ -115,19 +455,19 @@ func (s *Service) accept(ctx context.Context, n payment.Notification, owner stri
 
 // Reconcile places the orders of accepted payments recorded before
 // olderThan that no order followed, and returns how many it placed.
-func (s *Service) Reconcile(ctx context.Context, owner string, olderThan time.Time) (int, error) {
+func (s *Service) Reconcile(ctx context.Context, olderThan time.Time) (int, error) {
 	ns, err := s.Store.UnhandledAccepted(ctx, olderThan, 100)
 	if err != nil {
 		return 0, err
 	}
 	placed := 0
 	for _, n := range ns {
-		r, err := s.accept(ctx, n, owner, true)
+		r, err := s.accept(ctx, n, true)
 		if err != nil {
 			s.Log.Error("reconcile payment", "processor", n.Processor, "reference", n.Reference, "basket", n.BasketID, "error", err)
 			continue
 		}
-		if !r.Replayed {
+		if !r.Replayed && r.Order != nil {
 			placed++
 			s.Log.Warn("reconciled a payment that had no order", "order", r.Order.Number, "reference", n.Reference)
 		}
@@ -137,14 +477,14 @@ func (s *Service) Reconcile(ctx context.Context, owner string, olderThan time.Ti
 
 // RunReconciler reconciles every interval until ctx ends; a notification
 // is left alone for grace after it arrived, the time its own request needs.
-func (s *Service) RunReconciler(ctx context.Context, owner string, interval, grace time.Duration) {
+func (s *Service) RunReconciler(ctx context.Context, interval, grace time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
-		if _, err := s.Reconcile(ctx, owner, s.now().Add(-grace)); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := s.Reconcile(ctx, s.now().Add(-grace)); err != nil && !errors.Is(err, context.Canceled) {
 			s.Log.Error("reconcile", "error", err)
 		}
 	}

@@ -50,6 +50,7 @@ type Config struct {
 	WebhookURL       string
 	WebhookSecret    string
 	PublishCourses   bool
+	DashboardPage    int
 	// Modules maps product classes to fulfillment module names.
 	Modules map[catalog.Class]string
 }
@@ -92,12 +93,37 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL the webhook fulfillment module posts lines to")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret signing the webhook module's requests")
 	fs.BoolVar(&c.PublishCourses, "publish-courses", true, "publish course modes and SKUs to the LMS when a course is saved")
+	fs.IntVar(&c.DashboardPage, "dashboard-page-size", 50, "orders per page of the operators' dashboard")
 	return c
 }
 
 // Load fills unset flags from the environment and the config file, then
 // validates. getenv is os.Getenv in production.
 func Load(fs *flag.FlagSet, c *Config, getenv func(string) string) error {
+	// Flags given on the command line win over the environment, which wins
+	// over the file: the file only fills what neither set.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := LoadEnv(fs, getenv); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || getenv(EnvName(f.Name)) != "" {
+			set[f.Name] = true
+		}
+	})
+	if c.File != "" {
+		if err := c.readFile(fs, set); err != nil {
+			return err
+		}
+	}
+	return c.Validate()
+}
+
+// LoadEnv sets every flag of fs not given on the command line from its
+// FULFILL_<FLAG> environment variable, when set.
+func LoadEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
@@ -105,23 +131,20 @@ func Load(fs *flag.FlagSet, c *Config, getenv func(string) string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		env := "FULFILL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := EnvName(f.Name)
 		if v := getenv(env); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s: %w", env, e)
 			}
-			set[f.Name] = true
 		}
 	})
-	if err != nil {
-		return err
-	}
-	if c.File != "" {
-		if err := c.readFile(fs, set); err != nil {
-			return err
-		}
-	}
-	return c.Validate()
+	return err
+}
+
+// EnvName is the environment variable of a flag: FULFILL_ and the name in
+// capitals with underscores.
+func EnvName(flagName string) string {
+	return "FULFILL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 func (c *Config) readFile(fs *flag.FlagSet, set map[string]bool) error {

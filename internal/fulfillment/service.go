@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"fulfill/internal/lease"
 	"fulfill/internal/order"
 )
 
-// Claim is an order and the lines an actor holds the lease on.
+// Claim is an order and the lines an actor holds the lease on, as Owner.
 type Claim struct {
 	Order order.Order
 	Lines []order.Line
+	Owner string
 }
 
 // LineChange is what one attempt (or skip) does to one leased line.
@@ -55,6 +58,8 @@ type Store interface {
 	RecordOutcome(ctx context.Context, out Outcome) (order.Order, error)
 	// GetOrder returns an order with its lines.
 	GetOrder(ctx context.Context, number string) (order.Order, error)
+	// ListOrders returns orders matching f, newest first.
+	ListOrders(ctx context.Context, f order.Filter) ([]order.Order, error)
 }
 
 // Observer is told what fulfillment does, for metrics and alerts.
@@ -78,8 +83,24 @@ type Service struct {
 	// BreakerDelay is when a line skipped by an open breaker is tried again.
 	BreakerDelay time.Duration
 	Observer     Observer
-	Log          *slog.Logger
-	Now          func() time.Time
+	// Owners names the holders of the leases this service takes.
+	Owners *lease.Owners
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// NewLease returns a lease for a new actor of kind ("checkout"), lasting
+// Lease from now: the lease under which new lines are written, so that the
+// retry worker takes them over only if their writer dies.
+func (s *Service) NewLease(kind string) lease.Lease {
+	return s.owners().For(kind, s.now(), s.Lease)
+}
+
+func (s *Service) owners() *lease.Owners {
+	if s.Owners == nil {
+		s.Owners = lease.NewOwners("")
+	}
+	return s.Owners
 }
 
 func (s *Service) now() time.Time {
@@ -89,17 +110,17 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run fulfills the claimed lines and records the outcome. The caller holds
-// the lease as owner. The module calls are detached from ctx's cancellation
+// Run fulfills the claimed lines and records the outcome under the
+// claim's lease. The module calls are detached from ctx's cancellation
 // (a client that hangs up must not turn a delivery into a network error),
 // but not from its values.
-func (s *Service) Run(ctx context.Context, c Claim, owner, actor string) (order.Order, error) {
+func (s *Service) Run(ctx context.Context, c Claim, actor string) (order.Order, error) {
 	if len(c.Lines) == 0 {
 		return c.Order, nil
 	}
 	ctx = context.WithoutCancel(ctx)
 	results := s.Registry.Fulfill(ctx, c.Order, c.Lines)
-	out := Outcome{OrderID: c.Order.ID, Order: c.Order, Owner: owner, Actor: actor, Now: s.now()}
+	out := Outcome{OrderID: c.Order.ID, Order: c.Order, Owner: c.Owner, Actor: actor, Now: s.now()}
 	for i, l := range c.Lines {
 		out.Changes = append(out.Changes, s.change(c.Order, l, results[i], actor, out.Now))
 	}
@@ -167,7 +188,8 @@ func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, n
 // Complete, whatever its schedule. Lines leased by another actor are waited
 // for (up to WaitForLease) rather than called twice. ErrNotFulfillable when
 // the order is not Open or Fulfillment Error.
-func (s *Service) Resubmit(ctx context.Context, number, owner, actor string) (order.Order, error) {
+func (s *Service) Resubmit(ctx context.Context, number, actor string) (order.Order, error) {
+	owner := s.owners().Next("resubmit")
 	deadline := s.now().Add(s.WaitForLease)
 	for waited := false; ; waited = true {
 		now := s.now()
@@ -179,7 +201,7 @@ func (s *Service) Resubmit(ctx context.Context, number, owner, actor string) (or
 			return c.Order, err
 		}
 		if len(c.Lines) > 0 {
-			return s.Run(ctx, c, owner, actor)
+			return s.Run(ctx, c, actor)
 		}
 		pending := false
 		for _, ln := range c.Order.Lines {
@@ -195,6 +217,74 @@ func (s *Service) Resubmit(ctx context.Context, number, owner, actor string) (or
 			return c.Order, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// Resubmission is what resubmitting one order did.
+type Resubmission struct {
+	Number string
+	Order  order.Order
+	Err    error
+}
+
+// Skipped reports an order there was nothing to resubmit for (not
+// fulfillable, or unknown).
+func (r Resubmission) Skipped() bool {
+	return errors.Is(r.Err, order.ErrNotFulfillable) || errors.Is(r.Err, order.ErrNotFound)
+}
+
+// Complete reports an order that is Complete after its resubmission.
+func (r Resubmission) Complete() bool { return r.Err == nil && r.Order.Status == order.StatusComplete }
+
+// ResubmitMany resubmits orders, at most concurrency at a time (each on its
+// own goroutine), and returns one result per number, in order. The API's
+// bulk fulfill, the dashboard's bulk retry and the CLI all call it.
+func (s *Service) ResubmitMany(ctx context.Context, numbers []string, actor string, concurrency int) []Resubmission {
+	out := make([]Resubmission, len(numbers))
+	sem := make(chan struct{}, max(1, concurrency))
+	var wg sync.WaitGroup
+	for i, n := range numbers {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			o, err := s.Resubmit(ctx, n, actor)
+			if err == nil && o.Status != order.StatusComplete {
+				err = fmt.Errorf("%w: still %s: %s", order.ErrNotDelivered, o.Status, o.LastError)
+			}
+			out[i] = Resubmission{Number: n, Order: o, Err: err}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// Matching returns the numbers of the orders matching f that a bulk
+// resubmission would take, newest first, at most limit; truncated says
+// more matched. f.Status defaults to Fulfillment Error and must be a
+// fulfillable status.
+func (s *Service) Matching(ctx context.Context, f order.Filter, limit int) (numbers []string, truncated bool, err error) {
+	if f.Status == "" {
+		f.Status = order.StatusFulfillmentError
+	}
+	if !f.Status.Fulfillable() {
+		return nil, false, fmt.Errorf("%w: %s orders cannot be retried: only Open and Fulfillment Error orders can", order.ErrNotFulfillable, f.Status)
+	}
+	f.Limit = 1000
+	for {
+		page, err := s.Store.ListOrders(ctx, f)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, o := range page {
+			if len(numbers) == limit {
+				return numbers, true, nil
+			}
+			numbers = append(numbers, o.Number)
+		}
+		if len(page) < f.Limit {
+			return numbers, false, nil
+		}
+		f.AfterID = page[len(page)-1].ID
 	}
 }
 
@@ -235,7 +325,7 @@ func (w *Worker) Run(ctx context.Context) {
 				sem <- struct{}{}
 				go func() {
 					defer func() { <-sem }()
-					if _, err := s.Run(ctx, c, w.Owner, "retry-worker"); err != nil {
+					if _, err := s.Run(ctx, c, "retry-worker"); err != nil {
 						s.Log.Error("retry fulfillment", "order", c.Order.Number, "error", err)
 					}
 				}()

@@ -71,7 +71,7 @@ func Parse(s, currency string) (Amount, error) {
 	frac += strings.Repeat("0", exp-len(frac))
 	v, err := strconv.ParseInt(whole+frac, 10, 64)
 	if err != nil {
-		return Amount{}, fmt.Errorf("%w: %q: %v", ErrInvalid, s, err)
+		return Amount{}, fmt.Errorf("%w: %q is out of range", ErrInvalid, s)
 	}
 	return Amount{Minor: v, Currency: currency}, nil
 }

@@ -23,6 +23,10 @@ var ErrConflict = apperr.New(apperr.Conflict, "order changed concurrently")
 // neither Open nor Fulfillment Error (Otto answers 406).
 var ErrNotFulfillable = apperr.New(apperr.NotFulfillable, "order is not fulfillable")
 
+// ErrNotDelivered is returned by a resubmission that ran but left the
+// order short of Complete; its message carries the status and last error.
+var ErrNotDelivered = apperr.New(apperr.BadGateway, "not delivered")
+
 // ErrAlreadyPurchased is returned when a learner would hold a second live
 // order line of a product that is bought once (a seat): the database
 // refuses it, whichever front end or replica asked.

@@ -72,7 +72,7 @@ func (s *Sandbox) ParseNotification(_ context.Context, h http.Header, body []byt
 	}
 	var in SandboxNotification
 	if err := json.Unmarshal(body, &in); err != nil {
-		return Notification{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Notification{}, fmt.Errorf("%w: the body is not a JSON sandbox notification", ErrInvalid)
 	}
 	if in.BasketID <= 0 || in.Reference == "" || (in.Decision != Accept && in.Decision != Decline) {
 		return Notification{}, fmt.Errorf("%w: basket_id, reference and decision (accept or decline) are required", ErrInvalid)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"fulfill/internal/apperr"
+	"fulfill/internal/lease"
 	"log/slog"
 	"time"
 
@@ -86,8 +87,17 @@ type Service struct {
 	Policy       fulfillment.Policy
 	Lease        time.Duration
 	WaitForLease time.Duration
-	Log          *slog.Logger
-	Now          func() time.Time
+	// Owners names the holders of the refund leases this service takes.
+	Owners *lease.Owners
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+func (s *Service) owner(kind string) string {
+	if s.Owners == nil {
+		s.Owners = lease.NewOwners("")
+	}
+	return s.Owners.Next(kind)
 }
 
 func (s *Service) now() time.Time {
@@ -112,7 +122,7 @@ func (s *Service) Create(ctx context.Context, sel Selection, actor string) ([]in
 		}
 		s.Log.Info("refund_created", "refund", id, "order", r.OrderNumber, "total", money.Format(r.TotalCreditMinor, r.Currency), "actor", actor)
 		if r.TotalCreditMinor == 0 {
-			if _, err := s.Process(ctx, id, ActionApprove, actor, fmt.Sprintf("refund-create-%d", id)); err != nil {
+			if _, err := s.Process(ctx, id, ActionApprove, actor); err != nil {
 				s.Log.Error("auto-approve $0 refund", "refund", id, "error", err)
 			}
 		}
@@ -125,13 +135,14 @@ func (s *Service) Create(ctx context.Context, sel Selection, actor string) ([]in
 // fulfillment module (approve_payment_only skips revocation; a $0 refund
 // skips both). A step already done is never done again; a failed step
 // leaves the refund in its error status, scheduled for a retry.
-func (s *Service) Process(ctx context.Context, id int64, action Action, actor, owner string) (Refund, error) {
+func (s *Service) Process(ctx context.Context, id int64, action Action, actor string) (Refund, error) {
 	if !action.Valid() {
 		return Refund{}, fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
 	}
 	if action == ActionDeny {
 		return s.Store.DenyRefund(ctx, id, actor)
 	}
+	owner := s.owner("refund")
 	deadline := s.now().Add(s.WaitForLease)
 	for {
 		now := s.now()
@@ -267,7 +278,8 @@ func (s *Service) revoke(ctx context.Context, r Refund, o order.Order, action Ac
 }
 
 // RunWorker retries due refunds until ctx ends.
-func (s *Service) RunWorker(ctx context.Context, owner string, poll time.Duration) {
+func (s *Service) RunWorker(ctx context.Context, poll time.Duration) {
+	owner := s.owner("refund-worker")
 	for {
 		now := s.now()
 		ids, err := s.Store.ClaimDueRefunds(ctx, owner, now, now.Add(s.Lease), 50)

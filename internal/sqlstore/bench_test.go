@@ -19,6 +19,7 @@ import (
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/sqlstore"
@@ -73,12 +74,12 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			db := sqlstoretest.Open(b, e)
 			p := benchSeat(b, db)
 			ctx := context.Background()
-			lease := time.Now().Add(time.Hour)
+			until := time.Now().Add(time.Hour)
 			i := 0
 			for b.Loop() {
 				i++
 				user := "bench-" + strconv.Itoa(i)
-				if _, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, "bench", lease); err != nil {
+				if _, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, lease.Lease{Owner: "bench", Until: until}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -88,14 +89,14 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			db := sqlstoretest.Open(b, e)
 			p := benchSeat(b, db)
 			ctx := context.Background()
-			lease := time.Now().Add(time.Hour)
+			until := time.Now().Add(time.Hour)
 			var n atomic.Int64
 			b.SetParallelism(8) // 8 × GOMAXPROCS goroutines, like concurrent checkouts
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					user := "bench-" + strconv.FormatInt(n.Add(1), 10)
-					if _, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, "bench", lease); err != nil {
+					if _, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, lease.Lease{Owner: "bench", Until: until}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -111,7 +112,7 @@ func placeN(b *testing.B, db *sqlstore.DB, p catalog.Product, n int, owner strin
 	b.Helper()
 	ctx := context.Background()
 	out := make([]order.Order, n)
-	lease := time.Now().Add(time.Hour)
+	until := time.Now().Add(time.Hour)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -123,7 +124,7 @@ func placeN(b *testing.B, db *sqlstore.DB, p catalog.Product, n int, owner strin
 					return
 				}
 				user := "rec-" + strconv.Itoa(i)
-				o, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, owner, lease)
+				o, err := db.PlaceOrder(ctx, benchBasket(b, p, user), user, lease.Lease{Owner: owner, Until: until})
 				if err != nil {
 					failed.Store(err)
 					return

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"fulfill/internal/basket"
+	"fulfill/internal/lease"
 	"fulfill/internal/order"
 	"fulfill/internal/voucher"
 )
@@ -79,7 +79,7 @@ func (db *DB) CodesForOrder(ctx context.Context, orderID int64) (map[int64][]vou
 // (compare-and-set on its status, so two learners at the same instant
 // cannot both use it) and places a $0 order for its seat, leased by owner.
 // The caller fulfills the order.
-func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owner string, leaseUntil time.Time) (order.Order, error) {
+func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, l lease.Lease) (order.Order, error) {
 	now := db.clock()
 	code = strings.ToUpper(strings.TrimSpace(code))
 	var o order.Order
@@ -115,7 +115,7 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, owne
 			return err
 		}
 		o.User, o.Status, o.Currency, o.DatePlaced, o.UpdatedAt = b.Owner, order.StatusOpen, b.Currency, now, now
-		if err := db.insertOrder(ctx, tx, &o, b, user.Username, owner, leaseUntil, now); err != nil {
+		if err := db.insertOrder(ctx, tx, &o, b, user.Username, l, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE enrollment_codes SET redeemed_order = $1 WHERE code = $2`, o.Number, code)

@@ -55,7 +55,7 @@ func (db *DB) ClaimOrder(ctx context.Context, number, owner string, now, until t
 		return c, gerr
 	}
 	c.Order = o
-	c.Lines = pick(o, claimed)
+	c.Lines, c.Owner = pick(o, claimed), owner
 	return c, err
 }
 
@@ -112,7 +112,7 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 	}
 	out := make([]fulfillment.Claim, 0, len(os))
 	for _, o := range os {
-		out = append(out, fulfillment.Claim{Order: o, Lines: pick(o, byOrder[o.ID])})
+		out = append(out, fulfillment.Claim{Order: o, Lines: pick(o, byOrder[o.ID]), Owner: owner})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/lease"
 	"fulfill/internal/order"
 )
 
@@ -41,7 +42,7 @@ func (db *DB) UpsertUser(ctx context.Context, u order.User) (order.User, error) 
 // fulfilling them, the retry worker picks them up when the lease ends. The
 // order number is <partner>-<basket id + 100000>, unique, so one basket can
 // never become two orders.
-func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner string, leaseUntil time.Time) (order.Order, error) {
+func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l lease.Lease) (order.Order, error) {
 	now := db.clock()
 	o := order.Order{User: b.Owner, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
 	if len(b.Lines) == 0 {
@@ -55,34 +56,44 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor, owner stri
 		if o.BasketID, err = db.insertBasket(ctx, tx, o.User.ID, b, "Submitted", "", now); err != nil {
 			return err
 		}
-		return db.insertOrder(ctx, tx, &o, b, actor, owner, leaseUntil, now)
+		return db.insertOrder(ctx, tx, &o, b, actor, l, now)
 	})
 	return o, err
 }
 
 // insertOrder writes the order of basket b (o has its user and basket set),
-// its lines leased by owner, and the first history row.
-func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, actor, owner string, leaseUntil, now time.Time) error {
+// its lines leased by l.Owner and due when the lease ends, and the first
+// history row. A line bought once holds its product for the buyer
+// (holder_id): a second live line of it fails with
+// order.ErrAlreadyPurchased, on both engines, under any race.
+func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, actor string, l lease.Lease, now time.Time) error {
 	o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
 	if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
 		o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
-	args := make([]any, 0, 14*len(b.Lines))
-	for _, l := range b.Lines {
-		raw, err := json.Marshal(l.Product.Attributes)
+	args := make([]any, 0, 15*len(b.Lines))
+	for _, bl := range b.Lines {
+		raw, err := json.Marshal(bl.Product.Attributes)
 		if err != nil {
 			return err
 		}
-		price := l.Product.Stock.Price.Minor
-		args = append(args, o.ID, l.Product.ID, l.Product.Class, l.Product.Title, l.Product.Stock.SKU, string(raw),
-			l.Quantity, price, price*int64(l.Quantity), order.LineOpen, db.ts(leaseUntil), owner, db.ts(leaseUntil), lineCourseKey(l.Product))
+		var holder any
+		if bl.Product.Class.OncePerLearner() {
+			holder = o.User.ID
+		}
+		price := bl.Product.Stock.Price.Minor
+		args = append(args, o.ID, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
+			bl.Quantity, price, price*int64(bl.Quantity), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until), lineCourseKey(bl.Product), holder)
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
-		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key) VALUES `+
-		placeholders(len(b.Lines), 14, 0)+` RETURNING id, sku`, args...)
+		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `+
+		placeholders(len(b.Lines), 15, 0)+` RETURNING id, sku`, args...)
 	if err != nil {
+		if isUniqueViolation(err, "order_lines_one_holder", "order_lines.holder_id, order_lines.sku") {
+			return fmt.Errorf("%w: %s already holds one of these products", order.ErrAlreadyPurchased, o.User.Username)
+		}
 		return fmt.Errorf("insert order lines: %w", err)
 	}
 	ids := map[string]int64{}

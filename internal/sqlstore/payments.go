@@ -11,6 +11,7 @@ import (
 
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
@@ -104,7 +105,7 @@ func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, 
 // notification marked handled, all in one transaction. If the basket was
 // already placed it returns that order with placed = false: a replayed
 // notification places nothing twice.
-func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor, owner string, leaseUntil time.Time) (o order.Order, placed bool, err error) {
+func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor string, l lease.Lease) (o order.Order, placed bool, err error) {
 	now := db.clock()
 	var existing string
 	err = db.tx(ctx, func(tx *Tx) error {
@@ -129,7 +130,7 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor,
 				n.BasketID, money.Format(b.Total, b.Currency), b.Currency)
 		}
 		o = order.Order{User: b.Owner, BasketID: b.ID, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
-		if err := db.insertOrder(ctx, tx, &o, b, actor, owner, leaseUntil, now); err != nil {
+		if err := db.insertOrder(ctx, tx, &o, b, actor, l, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_sources (order_id, processor, reference, amount_debited_minor, currency, created_at)
@@ -147,10 +148,18 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor,
 		return db.markNotification(ctx, tx, n, "order placed: "+o.Number, now)
 	})
 	if err != nil {
-		if errors.Is(err, payment.ErrAmountMismatch) {
-			// The refusal itself is recorded; only the order is not placed.
+		// The refusal itself is recorded; only the order is not placed. A
+		// payment for a seat already held stays on record for a refund.
+		outcome := ""
+		switch {
+		case errors.Is(err, payment.ErrAmountMismatch):
+			outcome = "refused: amount mismatch"
+		case errors.Is(err, order.ErrAlreadyPurchased):
+			outcome = "needs attention: paid for a seat the learner already holds; refund it"
+		}
+		if outcome != "" {
 			_, _ = db.wr.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
-				db.ts(now), "refused: amount mismatch", n.Processor, n.Reference)
+				db.ts(now), outcome, n.Processor, n.Reference)
 		}
 		return o, false, err
 	}

@@ -304,6 +304,13 @@ func (db *DB) SaveRefund(ctx context.Context, out refund.Outcome) (refund.Refund
 			if n, _ := res.RowsAffected(); n != 1 {
 				return fmt.Errorf("refund line %d: %w", l.ID, refund.ErrConflict)
 			}
+			if l.To == refund.LineComplete && l.From != l.To {
+				// The learner gave it back: they may buy it again.
+				if _, err := tx.ExecContext(ctx, `UPDATE order_lines SET holder_id = NULL
+					WHERE id = (SELECT order_line_id FROM refund_lines WHERE id = $1)`, l.ID); err != nil {
+					return fmt.Errorf("release refunded line: %w", err)
+				}
+			}
 			if l.From != l.To {
 				hist = append(hist, refundHistory{lineID: l.ID, from: string(l.From), to: string(l.To), reason: l.Error, actor: out.Actor})
 			}

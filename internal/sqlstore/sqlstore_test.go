@@ -13,6 +13,7 @@ import (
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/sqlstore"
@@ -50,13 +51,13 @@ func demoCourse(t *testing.T) catalog.Course {
 	}}
 }
 
-func place(t *testing.T, db *sqlstore.DB, user string, owner string, lease time.Time, skus ...string) order.Order {
+func place(t *testing.T, db *sqlstore.DB, user string, owner string, until time.Time, skus ...string) order.Order {
 	ctx := context.Background()
 	ps, err := db.ProductsBySKU(ctx, skus)
 	require.NoError(t, err)
 	b, err := basket.Build(order.User{Username: user, Email: user + "@example.com"}, skus, ps, time.Now())
 	require.NoError(t, err)
-	o, err := db.PlaceOrder(ctx, b, user, owner, lease)
+	o, err := db.PlaceOrder(ctx, b, user, lease.Lease{Owner: owner, Until: until})
 	require.NoError(t, err)
 	return o
 }
@@ -88,8 +89,8 @@ func TestStore(t *testing.T) {
 		require.ErrorIs(t, err, catalog.ErrNotFound)
 
 		now := time.Now().UTC()
-		lease := now.Add(time.Minute)
-		o := place(t, db, "ann", "req-1", lease, skus["audit"], skus["verified"])
+		until := now.Add(time.Minute)
+		o := place(t, db, "ann", "req-1", until, skus["audit"], skus["verified"])
 		require.Equal(t, "EDX-100001", o.Number)
 		require.Equal(t, order.StatusOpen, o.Status)
 		require.Len(t, o.Lines, 2)
@@ -98,7 +99,7 @@ func TestStore(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "ann", got.User.Username)
 		require.Equal(t, "course-v1:edX+DemoX+Demo", got.Lines[0].Attributes.String("course_key"))
-		require.WithinDuration(t, lease, *got.Lines[0].NextAttemptAt, time.Millisecond)
+		require.WithinDuration(t, until, *got.Lines[0].NextAttemptAt, time.Millisecond)
 
 		// The checkout holds the lease: neither a manual claim nor the
 		// worker may take the lines.
@@ -191,7 +192,7 @@ func TestStore(t *testing.T) {
 
 		// With the claimed order given, the store returns it up to date
 		// without reading it again: the same as a fresh read.
-		o4 := place(t, db, "cat", "req-4", lease, skus["audit"], skus["verified"])
+		o4 := place(t, db, "cat", "req-4", until, skus["audit"], skus["verified"])
 		next4 := now.Add(time.Minute)
 		got4, err := db.RecordOutcome(ctx, fulfillment.Outcome{OrderID: o4.ID, Order: o4, Owner: "req-4", Actor: "cat", Now: now, Changes: []fulfillment.LineChange{
 			{LineID: o4.Lines[0].ID, From: order.LineOpen, To: order.LineComplete, Data: map[string]string{"k": "v"},
@@ -219,10 +220,10 @@ func TestStore(t *testing.T) {
 		}
 		require.Equal(t, "v", read4.Lines[0].FulfillmentData["k"])
 
-		// Listing and keyset paging.
-		for i := range 3 {
-			place(t, db, "bob", "req", lease, skus["audit"])
-			_ = i
+		// Listing and keyset paging: three orders of bob's, each a seat he
+		// holds once.
+		for _, sku := range skus {
+			place(t, db, "bob", "req", until, sku)
 		}
 		page1, err := db.ListOrders(ctx, order.Filter{Username: "bob", Limit: 2})
 		require.NoError(t, err)

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
@@ -113,7 +113,7 @@ func (db *DB) lockOpenBasket(ctx context.Context, tx *Tx, id int64) (string, bas
 // 100000>). It returns basket.ErrNotOpen when the basket is frozen or
 // already submitted, basket.ErrNotFree when it costs something (a paid
 // basket is placed by its payment), order.ErrNotFound.
-func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner string, leaseUntil time.Time) (order.Order, error) {
+func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor string, l lease.Lease) (order.Order, error) {
 	now := db.clock()
 	var o order.Order
 	err := db.tx(ctx, func(tx *Tx) error {
@@ -128,7 +128,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner
 			return fmt.Errorf("%w: basket %d costs %s %s", basket.ErrNotFree, basketID, money.Format(b.Total, b.Currency), b.Currency)
 		}
 		o = order.Order{User: b.Owner, BasketID: b.ID, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
-		if err := db.insertOrder(ctx, tx, &o, b, actor, owner, leaseUntil, now); err != nil {
+		if err := db.insertOrder(ctx, tx, &o, b, actor, l, now); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE baskets SET status = 'Submitted', total_minor = $1, currency = $2, updated_at = $3

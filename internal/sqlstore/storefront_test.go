@@ -13,6 +13,7 @@ import (
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
+	"fulfill/internal/lease"
 	"fulfill/internal/order"
 	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
@@ -63,11 +64,11 @@ func TestStorefrontBaskets(t *testing.T) {
 	sqlstoretest.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		skus := sfSetup(t, db)
-		lease := time.Now().Add(time.Minute)
+		until := time.Now().Add(time.Minute)
 
 		_, err := db.GetBasket(ctx, 999)
 		require.ErrorIs(t, err, order.ErrNotFound)
-		_, err = db.SubmitOpenBasket(ctx, 999, "ann", "o", lease)
+		_, err = db.SubmitOpenBasket(ctx, 999, "ann", lease.Lease{Owner: "o", Until: until})
 		require.ErrorIs(t, err, order.ErrNotFound)
 		require.ErrorIs(t, db.FreezeOpenBasket(ctx, 999, "sandbox"), order.ErrNotFound)
 
@@ -87,7 +88,7 @@ func TestStorefrontBaskets(t *testing.T) {
 
 		require.ErrorIs(t, db.FreezeOpenBasket(ctx, id, "sandbox"), basket.ErrInvalid, "a free basket needs no payment")
 
-		o, err := db.SubmitOpenBasket(ctx, id, "ann", "sf-1", lease)
+		o, err := db.SubmitOpenBasket(ctx, id, "ann", lease.Lease{Owner: "sf-1", Until: until})
 		require.NoError(t, err)
 		require.Equal(t, order.StatusOpen, o.Status)
 		require.Equal(t, id, o.BasketID)
@@ -107,7 +108,7 @@ func TestStorefrontBaskets(t *testing.T) {
 		require.Equal(t, o.Number, b.OrderNumber)
 
 		// Placing it again is refused and places nothing.
-		_, err = db.SubmitOpenBasket(ctx, id, "ann", "sf-2", lease)
+		_, err = db.SubmitOpenBasket(ctx, id, "ann", lease.Lease{Owner: "sf-2", Until: until})
 		require.ErrorIs(t, err, basket.ErrNotOpen)
 		require.ErrorIs(t, db.FreezeOpenBasket(ctx, id, "sandbox"), basket.ErrNotOpen)
 		list, err := db.ListOrders(ctx, order.Filter{Username: "ann"})
@@ -121,7 +122,7 @@ func TestStorefrontBaskets(t *testing.T) {
 
 		// A paid basket is not placed without payment; it is frozen instead.
 		paid := sfOpenBasket(t, db, "bob", skus["no-id-professional"])
-		_, err = db.SubmitOpenBasket(ctx, paid, "bob", "sf-3", lease)
+		_, err = db.SubmitOpenBasket(ctx, paid, "bob", lease.Lease{Owner: "sf-3", Until: until})
 		require.ErrorIs(t, err, basket.ErrNotFree)
 		require.NoError(t, db.FreezeOpenBasket(ctx, paid, "sandbox"))
 		require.NoError(t, db.FreezeOpenBasket(ctx, paid, "sandbox"), "freezing again for the same processor is a no-op")
@@ -132,7 +133,7 @@ func TestStorefrontBaskets(t *testing.T) {
 		require.Equal(t, "sandbox", pb.Processor)
 		require.Equal(t, "100.00", pb.Total.String())
 		require.Equal(t, "USD", pb.Total.Currency)
-		_, err = db.SubmitOpenBasket(ctx, paid, "bob", "sf-4", lease)
+		_, err = db.SubmitOpenBasket(ctx, paid, "bob", lease.Lease{Owner: "sf-4", Until: until})
 		require.ErrorIs(t, err, basket.ErrNotOpen)
 	})
 }
@@ -147,7 +148,7 @@ func TestStorefrontSubmitRace(t *testing.T) {
 		errs := make([]error, 8)
 		for i := range errs {
 			wg.Go(func() {
-				_, errs[i] = db.SubmitOpenBasket(ctx, id, "ann", "racer", time.Now().Add(time.Minute))
+				_, errs[i] = db.SubmitOpenBasket(ctx, id, "ann", lease.Lease{Owner: "racer", Until: time.Now().Add(time.Minute)})
 			})
 		}
 		wg.Wait()
@@ -178,7 +179,7 @@ func TestStorefrontPurchasedSKUs(t *testing.T) {
 		require.Empty(t, got)
 
 		// Placed (even before it is fulfilled) counts as bought.
-		o, err := db.SubmitOpenBasket(ctx, sfOpenBasket(t, db, "ann", skus["audit"]), "ann", "sf", time.Now().Add(time.Minute))
+		o, err := db.SubmitOpenBasket(ctx, sfOpenBasket(t, db, "ann", skus["audit"]), "ann", lease.Lease{Owner: "sf", Until: time.Now().Add(time.Minute)})
 		require.NoError(t, err)
 		got, err = db.PurchasedSKUs(ctx, "ann", all)
 		require.NoError(t, err)
@@ -220,7 +221,7 @@ func TestStorefrontPurchasedSKUs(t *testing.T) {
 		require.Empty(t, got, "refunded: it may be bought again")
 
 		// Bought again after the refund: bought.
-		_, err = db.SubmitOpenBasket(ctx, sfOpenBasket(t, db, "ann", skus["audit"]), "ann", "sf2", time.Now().Add(time.Minute))
+		_, err = db.SubmitOpenBasket(ctx, sfOpenBasket(t, db, "ann", skus["audit"]), "ann", lease.Lease{Owner: "sf2", Until: time.Now().Add(time.Minute)})
 		require.NoError(t, err)
 		got, err = db.PurchasedSKUs(ctx, "ann", all)
 		require.NoError(t, err)

@@ -19,16 +19,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"fulfill/internal/apperr"
 	"fulfill/internal/auth"
-	"fulfill/internal/basket"
-	"fulfill/internal/catalog"
 	"fulfill/internal/checkout"
-	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
 )
 
@@ -40,12 +36,6 @@ var staticFS embed.FS
 
 // Store is what the learner's pages need from storage.
 type Store interface {
-	ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error)
-	CreateBasket(ctx context.Context, b basket.Basket) (int64, error)
-	GetBasket(ctx context.Context, id int64) (basket.Stored, error)
-	SubmitOpenBasket(ctx context.Context, basketID int64, actor, owner string, leaseUntil time.Time) (order.Order, error)
-	FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error
-	PurchasedSKUs(ctx context.Context, username string, skus []string) (map[string]bool, error)
 	GetOrder(ctx context.Context, number string) (order.Order, error)
 	UserByName(ctx context.Context, username string) (order.User, error)
 	UpsertUser(ctx context.Context, u order.User) (order.User, error)
@@ -55,13 +45,9 @@ type Store interface {
 type Deps struct {
 	Log      *slog.Logger
 	Store    Store
-	Service  *fulfillment.Service
 	Verifier *auth.Verifier
-	// Checkout takes paid baskets to a payment processor; nil: paid
-	// baskets cannot be checked out here.
+	// Checkout makes the learner's baskets and orders.
 	Checkout *checkout.Service
-	// Rollout says which products are sold here (nil: all).
-	Rollout *catalog.Rollout
 	// JWTSecret signs the tokens of the demo sign-in.
 	JWTSecret string
 	// Demo offers the service's own sign-in and registration forms where no
@@ -81,8 +67,6 @@ type Deps struct {
 	// PublicURL is the service's own base URL: the LMS sends the learner
 	// back to it after sign-in, and payment pages hang off it.
 	PublicURL string
-	// Replica names this process in lease owners.
-	Replica string
 	// SessionTTL is how long a demo sign-in lasts (default 8h).
 	SessionTTL time.Duration
 	Now        func() time.Time
@@ -95,7 +79,6 @@ type app struct {
 	pages       map[string]*template.Template
 	ownLogin    bool
 	ownRegister bool
-	owners      atomic.Int64
 }
 
 // New returns the storefront's handler. It panics if a template does not
@@ -228,12 +211,20 @@ func (a *app) message(w http.ResponseWriter, r *http.Request, status int, headin
 	a.render(w, r, status, "message", &messageView{page: page{Title: heading}, Heading: heading, Message: msg, Reasons: reasons})
 }
 
-// fail logs an unexpected error and renders a 500 page that says nothing
-// internal.
+// fail answers an error through the vocabulary's table in words for a
+// learner. An internal error is logged with the request id, which the page
+// shows so that support can find it; nothing of the error itself is shown.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	a.d.Log.Error("storefront", "path", r.URL.Path, "error", err)
+	k, internal := apperr.Describe(err)
+	if !internal {
+		a.message(w, r, k.Status, "That did not work", k.Learner)
+		return
+	}
+	id := apperr.RequestID(r.Context())
+	a.d.Log.Error("storefront", "path", r.URL.Path, "request_id", id, "error", err)
 	a.message(w, r, http.StatusInternalServerError, "Something went wrong",
-		"We could not complete this request. Nothing was charged; please try again in a moment.")
+		"We could not complete this request. Nothing was charged; please try again in a moment.",
+		"Reference for support: "+id+".")
 }
 
 // user returns the signed-in learner from the LMS's JWT.
@@ -286,11 +277,6 @@ func (a *app) requireUser(w http.ResponseWriter, r *http.Request, next string) (
 		http.Redirect(w, r, a.signInURL(next), code)
 	}
 	return u, ok
-}
-
-// leaseOwner names one checkout request as the holder of its lines.
-func (a *app) leaseOwner() string {
-	return "storefront-" + a.d.Replica + "-" + strconv.FormatInt(a.owners.Add(1), 10)
 }
 
 // localPath reports whether next is a path on this site, and so safe to

@@ -141,7 +141,7 @@ func (p *Processor) ParseNotification(_ context.Context, h http.Header, body []b
 	// few PaymentIntent fields read below are used.
 	ev, err := webhook.ConstructEventWithOptions(body, sig, p.webhookSecret, webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
 	if err != nil {
-		return payment.Notification{}, fmt.Errorf("%w: %v", payment.ErrInvalid, err)
+		return payment.Notification{}, fmt.Errorf("%w: the body is not a Stripe event", payment.ErrInvalid)
 	}
 	var decision payment.Decision
 	switch ev.Type {
@@ -157,7 +157,7 @@ func (p *Processor) ParseNotification(_ context.Context, h http.Header, body []b
 	}
 	var pi stripego.PaymentIntent
 	if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
-		return payment.Notification{}, fmt.Errorf("%w: stripe event %s: %v", payment.ErrInvalid, ev.ID, err)
+		return payment.Notification{}, fmt.Errorf("%w: stripe event %s: data.object is not a PaymentIntent", payment.ErrInvalid, ev.ID)
 	}
 	if pi.ID == "" {
 		return payment.Notification{}, fmt.Errorf("%w: stripe event %s: payment intent has no id", payment.ErrInvalid, ev.ID)

@@ -4,52 +4,42 @@ import (
 	"context"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"fulfill/internal/api"
-	"fulfill/internal/auth"
+	"fulfill/internal/apptest"
 	"fulfill/internal/catalog"
-	"fulfill/internal/checkout"
-	"fulfill/internal/fulfillment"
-	"fulfill/internal/fulfillment/enrollment"
-	"fulfill/internal/lms"
+	"fulfill/internal/config"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/money"
 	"fulfill/internal/payment"
 	"fulfill/internal/sqlstore"
-	"fulfill/internal/sqlstore/sqlstoretest"
-	"fulfill/internal/storefront"
 )
 
 const (
-	secret        = "test-secret"
-	lmsKey        = "lms-key"
+	secret        = apptest.Secret
 	course        = "course-v1:edX+DemoX+Demo"
 	course2       = "course-v1:edX+Second+Run"
-	sandboxSecret = "sandbox-secret"
+	sandboxSecret = apptest.SandboxSecret
 )
 
-// env is the whole service over real HTTP, as cmd/fulfill wires it: a real
-// database, the API server with the storefront mounted, the LMS stand-in
-// behind a real socket and the sandbox payment processor.
+// env is the service as apptest starts it, with the storefront tests'
+// names for its parts and two seeded courses.
 type env struct {
 	t       *testing.T
 	db      *sqlstore.DB
-	srv     *httptest.Server
+	srv     struct{ URL string }
 	lms     *lmstest.Server
-	lmsSrv  *httptest.Server
+	lmsSrv  struct{ URL string }
 	sandbox *payment.Sandbox
 	// skus maps "mode" (first course) or "course2 mode" to the seat's SKU.
 	skus map[string]string
+	app  *apptest.Env
 }
 
 type envOpts struct {
@@ -61,43 +51,24 @@ type envOpts struct {
 
 // forEngines runs fn as a parallel subtest on every engine.
 func forEngines(t *testing.T, fn func(t *testing.T, engine sqlstore.Engine)) {
-	t.Parallel()
-	for _, engine := range sqlstoretest.Engines(t) {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			fn(t, engine)
-		})
-	}
+	apptest.ForEngines(t, fn)
 }
 
 func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, db: sqlstoretest.Open(t, engine), skus: map[string]string{}}
-	e.lms = lmstest.New(lmstest.Options{APIKey: lmsKey, Seed: 1})
-	e.lmsSrv = httptest.NewServer(e.lms)
-	t.Cleanup(func() { e.lms.Close(); e.lmsSrv.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client := lms.NewClient(e.lmsSrv.URL, lmsKey, 2*time.Second)
-	reg, err := fulfillment.NewRegistry(map[catalog.Class]string{catalog.ClassSeat: enrollment.Name},
-		[]fulfillment.Module{&enrollment.Module{LMS: client}},
-		func(string) *fulfillment.Breaker { return fulfillment.NewBreaker(1000, time.Second, nil) })
-	require.NoError(t, err)
-	svc := &fulfillment.Service{Store: e.db, Registry: reg, Lease: 5 * time.Second, WaitForLease: 10 * time.Second,
-		BreakerDelay: time.Second, Policy: fulfillment.Policy{Base: time.Hour, Cap: time.Hour, Attempts: 10}, Log: log}
-	e.sandbox = &payment.Sandbox{Secret: []byte(sandboxSecret)}
-	co := &checkout.Service{Store: e.db, Fulfill: svc, Processors: map[string]payment.Processor{payment.SandboxName: e.sandbox}, Log: log}
-	verifier := auth.NewVerifier(secret)
-
-	var handler http.Handler
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(e.srv.Close)
-	sf := storefront.New(storefront.Deps{Log: log, Store: e.db, Service: svc, Verifier: verifier, Checkout: co, Rollout: o.rollout,
-		JWTSecret: secret, Demo: !o.notDemo, LMSURL: e.lmsSrv.URL, LoginURL: o.loginURL, RegisterURL: o.registerURL,
-		PublicURL: e.srv.URL, Replica: "test"})
-	handler = api.NewServer(api.Deps{Log: log, Store: e.db, Service: svc, Verifier: verifier, Checkout: co, PublicURL: e.srv.URL,
-		Demo: true, Rollout: o.rollout, Storefront: sf})
-
+	a := apptest.New(t, engine, apptest.Options{Configure: func(cfg *config.Config) {
+		cfg.Modules = map[catalog.Class]string{catalog.ClassSeat: "enrollment"}
+		cfg.Demo = !o.notDemo
+		cfg.Processors = "sandbox"
+		cfg.LMSLoginURL, cfg.LMSRegisterURL = o.loginURL, o.registerURL
+		if o.rollout != nil {
+			cfg.SoldCourses, cfg.UnsoldSKUs = strings.Join(o.rollout.Courses, ","), strings.Join(o.rollout.UnsoldSKUs, ",")
+		}
+	}})
+	e := &env{t: t, db: a.DB, lms: a.LMS, skus: map[string]string{}, app: a}
+	e.srv.URL, e.lmsSrv.URL = a.URL, a.LMSURL
+	e.sandbox = a.App.Checkout.Processors[payment.SandboxName].(*payment.Sandbox)
 	usd := func(s string) money.Amount { a, err := money.Parse(s, "USD"); require.NoError(t, err); return a }
 	for _, c := range []struct{ id, prefix string }{{course, ""}, {course2, "course2 "}} {
 		saved, err := e.db.PutCourse(ctx, catalog.Course{ID: c.id, Name: "Demo " + c.prefix + "Course", Seats: []catalog.Seat{
@@ -113,11 +84,7 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 	return e
 }
 
-func (e *env) token(user string, staff bool) string {
-	tok, err := auth.Sign(secret, user, staff, time.Hour, time.Now())
-	require.NoError(e.t, err)
-	return tok
-}
+func (e *env) token(user string, staff bool) string { return e.app.Token(user, staff) }
 
 // page is one answer, not followed if it redirects.
 type page struct {

@@ -6,52 +6,44 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"fulfill/internal/admin"
-	"fulfill/internal/api"
+	"fulfill/internal/apptest"
 	"fulfill/internal/auth"
 	"fulfill/internal/catalog"
-	"fulfill/internal/checkout"
+	"fulfill/internal/config"
 	"fulfill/internal/fulfillment"
-	"fulfill/internal/fulfillment/enrollment"
-	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/payment"
-	"fulfill/internal/refund"
 	"fulfill/internal/sqlstore"
-	"fulfill/internal/sqlstore/sqlstoretest"
 )
 
 const (
-	secret        = "test-secret"
-	lmsKey        = "lms-key"
+	secret        = apptest.Secret
 	course        = "course-v1:edX+DemoX+Demo"
 	course2       = "course-v1:edX+Second+Run"
-	sandboxSecret = "sandbox-secret"
+	sandboxSecret = apptest.SandboxSecret
 )
 
-// env is the whole service over real HTTP, as in the API's tests, with the
-// dashboard mounted: a real database, the LMS stand-in behind a socket.
+// env is the service as apptest starts it, with the dashboard tests' names
+// for its parts and two seeded courses.
 type env struct {
 	t      *testing.T
 	db     *sqlstore.DB
-	srv    *httptest.Server
+	srv    struct{ URL string }
 	lms    *lmstest.Server
 	svc    *fulfillment.Service
 	skus   map[string]string // "audit", "professional", "course2 audit", …
 	staff  string            // a staff token
 	client *http.Client      // no cookies, does not follow redirects
+	app    *apptest.Env
 }
 
 type envOpts struct {
@@ -60,76 +52,32 @@ type envOpts struct {
 
 func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, db: sqlstoretest.Open(t, engine), skus: map[string]string{}}
-	e.lms = lmstest.New(lmstest.Options{APIKey: lmsKey, Seed: 1})
-	lmsSrv := httptest.NewServer(e.lms)
-	t.Cleanup(func() { e.lms.Close(); lmsSrv.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// Far apart retries: a test sees the first state until it acts.
-	policy := fulfillment.Policy{Base: time.Hour, Cap: time.Hour, Attempts: 10}
-	reg, err := fulfillment.NewRegistry(map[catalog.Class]string{catalog.ClassSeat: enrollment.Name},
-		[]fulfillment.Module{&enrollment.Module{LMS: lms.NewClient(lmsSrv.URL, lmsKey, 2*time.Second)}},
-		func(string) *fulfillment.Breaker { return fulfillment.NewBreaker(1000, time.Second, nil) })
-	require.NoError(t, err)
-	e.svc = &fulfillment.Service{Store: e.db, Registry: reg, Policy: policy, Lease: 5 * time.Second,
-		WaitForLease: 10 * time.Second, BreakerDelay: time.Second, Log: log}
-	processors := map[string]payment.Processor{payment.SandboxName: &payment.Sandbox{Secret: []byte(sandboxSecret)}}
-	co := &checkout.Service{Store: e.db, Fulfill: e.svc, Processors: processors, Log: log}
-	refunds := &refund.Service{Store: e.db, Revoker: reg, Processors: processors, Policy: policy, Lease: e.svc.Lease,
-		WaitForLease: 10 * time.Second, Log: log}
-	verifier := auth.NewVerifier(secret)
-	dash, err := admin.New(admin.Deps{Log: log, Store: e.db, Fulfill: e.svc, Refunds: refunds, Verifier: verifier,
-		Secret: secret, Demo: true, Replica: "test", PageSize: o.pageSize})
-	require.NoError(t, err)
-	var handler http.Handler
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(e.srv.Close)
-	handler = api.NewServer(api.Deps{Log: log, Store: e.db, Service: e.svc, Verifier: verifier, Checkout: co, Refunds: refunds,
-		PublicURL: e.srv.URL, Demo: true, Dashboard: dash})
-	e.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	e.staff = e.token("staff", true)
-	for _, c := range []struct{ id, prefix string }{{course, ""}, {course2, "course2 "}} {
-		var out struct {
-			Modes []struct{ Name, SKU string }
+	a := apptest.New(t, engine, apptest.Options{Configure: func(cfg *config.Config) {
+		cfg.Modules = map[catalog.Class]string{catalog.ClassSeat: "enrollment"}
+		if o.pageSize > 0 {
+			cfg.DashboardPage = o.pageSize
 		}
-		e.api("PUT", "/api/v2/courses/"+c.id+"/", e.staff, map[string]any{"name": "Demo " + c.prefix, "modes": []map[string]any{
+	}})
+	e := &env{t: t, db: a.DB, lms: a.LMS, svc: a.App.Fulfill, staff: a.Staff, skus: map[string]string{}, app: a}
+	e.srv.URL = a.URL
+	e.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct{ id, prefix string }{{course, ""}, {course2, "course2 "}} {
+		for mode, sku := range a.Course(c.id, "Demo "+c.prefix, []map[string]any{
 			{"certificate_type": "", "price": "0.00", "currency": "USD"},
 			{"certificate_type": "professional", "price": "100.00", "currency": "USD"},
-		}}, http.StatusOK, &out)
-		for _, m := range out.Modes {
-			e.skus[c.prefix+m.Name] = m.SKU
+		}) {
+			e.skus[c.prefix+mode] = sku
 		}
 	}
 	return e
 }
 
-func (e *env) token(user string, staff bool) string {
-	tok, err := auth.Sign(secret, user, staff, time.Hour, time.Now())
-	require.NoError(e.t, err)
-	return tok
-}
+func (e *env) token(user string, staff bool) string { return e.app.Token(user, staff) }
 
 // api sends a JSON request to the API and checks the status.
 func (e *env) api(method, path, token string, body any, want int, out any) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		require.NoError(e.t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	require.NoError(e.t, err)
-	req.Header.Set("Authorization", "JWT "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	require.Equal(e.t, want, res.StatusCode, "%s %s: %s", method, path, raw)
-	if out != nil {
-		require.NoError(e.t, json.Unmarshal(raw, out), string(raw))
-	}
+	e.app.Do(method, path, token, body, want, out)
 }
 
 // buy checks out a free basket of the given SKUs as user; it returns the

@@ -1,0 +1,292 @@
+// Package app is the one wiring of the service: New opens the store, builds
+// the modules, the services and their workers, and the root handler that
+// serves the probes, the metrics, the JSON API, the dashboard and the
+// storefront. serve, the CLI subcommands, the load tool and every test
+// harness call it; nothing else wires the service.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"fulfill/internal/admin"
+	"fulfill/internal/api"
+	"fulfill/internal/apperr"
+	"fulfill/internal/auth"
+	"fulfill/internal/catalog"
+	"fulfill/internal/checkout"
+	"fulfill/internal/config"
+	"fulfill/internal/fulfillment"
+	"fulfill/internal/fulfillment/enrollment"
+	"fulfill/internal/fulfillment/enrollmentcode"
+	"fulfill/internal/fulfillment/entitlement"
+	"fulfill/internal/fulfillment/webhook"
+	"fulfill/internal/lease"
+	"fulfill/internal/lms"
+	"fulfill/internal/lms/lmstest"
+	"fulfill/internal/money"
+	"fulfill/internal/payment"
+	"fulfill/internal/payment/stripe"
+	"fulfill/internal/refund"
+	"fulfill/internal/sqlstore"
+	"fulfill/internal/storefront"
+)
+
+// App is the wired service.
+type App struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	DB       *sqlstore.DB
+	Fulfill  *fulfillment.Service
+	Checkout *checkout.Service
+	Refunds  *refund.Service
+	Metrics  *api.Metrics
+	Worker   *fulfillment.Worker
+	// Handler serves every route of the service.
+	Handler http.Handler
+	// LMS is the in-process LMS stand-in of the demo (nil otherwise).
+	LMS *lmstest.Server
+
+	closers []func()
+}
+
+// New wires the service described by cfg. The database is opened and
+// migrated; in demo mode without an LMS URL an LMS stand-in is started
+// in-process. Close releases what New opened.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	if err := a.build(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	cfg, log := a.Config, a.Log
+	db, err := sqlstore.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	a.DB = db
+	a.closers = append(a.closers, func() { _ = db.Close() })
+	db.Partner = cfg.Partner
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := a.demoDefaults(); err != nil {
+		return err
+	}
+	processors, err := newProcessors(cfg)
+	if err != nil {
+		return err
+	}
+	a.Metrics = api.NewMetrics(db)
+	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
+	// Every module the binary has; configuration maps product classes to them.
+	modules := []fulfillment.Module{
+		&enrollment.Module{LMS: client},
+		&enrollmentcode.Module{Codes: db},
+		&entitlement.Module{LMS: client},
+		&webhook.Module{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Client: lms.NewClient("", "", cfg.LMSTimeout)},
+	}
+	registry, err := fulfillment.NewRegistry(cfg.Modules, modules, func(module string) *fulfillment.Breaker {
+		return fulfillment.NewBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, func(from, to fulfillment.BreakerState) {
+			log.Warn("circuit breaker", "module", module, "from", from, "to", to)
+			a.Metrics.BreakerChanged(module, to)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	owners := lease.NewOwners(host)
+	policy := fulfillment.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap, Attempts: cfg.RetryAttempts}
+	a.Fulfill = &fulfillment.Service{Store: db, Registry: registry, Lease: cfg.Lease, WaitForLease: cfg.Lease,
+		BreakerDelay: cfg.BreakerCooldown, Policy: policy, Observer: a.Metrics, Owners: owners, Log: log}
+	a.Checkout = &checkout.Service{Store: db, Fulfill: a.Fulfill, Processors: processors, Rollout: rollout(cfg),
+		ServiceUsers: config.List(cfg.ServiceUsers), PublicURL: cfg.PublicURL, Log: log}
+	a.Refunds = &refund.Service{Store: db, Revoker: registry, Processors: processors, Policy: policy,
+		Lease: cfg.Lease, WaitForLease: cfg.Lease, Owners: owners, Log: log}
+	a.Worker = &fulfillment.Worker{Service: a.Fulfill, Owner: owners.Next("worker"), Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
+
+	verifier := auth.NewVerifier(cfg.JWTSecret)
+	dashboard, err := admin.New(admin.Deps{Log: log, Store: db, Fulfill: a.Fulfill, Refunds: a.Refunds,
+		Verifier: verifier, Secret: cfg.JWTSecret, Demo: cfg.Demo, PageSize: cfg.DashboardPage})
+	if err != nil {
+		return err
+	}
+	shop := storefront.New(storefront.Deps{Log: log, Store: db, Verifier: verifier, Checkout: a.Checkout,
+		JWTSecret: cfg.JWTSecret, Demo: cfg.Demo, LMSURL: cfg.LMSURL, LoginURL: cfg.LMSLoginURL,
+		RegisterURL: cfg.LMSRegisterURL, DashboardURL: cfg.LMSDashboardURL, PublicURL: cfg.PublicURL})
+	jsonAPI := api.NewServer(api.Deps{Log: log, Store: db, Service: a.Fulfill, Verifier: verifier, Metrics: a.Metrics,
+		Checkout: a.Checkout, Refunds: a.Refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo, Storefront: true,
+		Publisher: publisher(cfg, client)})
+	a.Handler = routes(log, jsonAPI, dashboard, shop)
+	return nil
+}
+
+// routes is the root mux: every prefix of the service and the handler that
+// serves it, behind the request-id and panic middleware.
+func routes(log *slog.Logger, jsonAPI, dashboard, shop http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", dashboard)
+	for _, p := range []string{"/basket/", "/checkout/", "/login", "/register", "/logout", "/static/storefront/"} {
+		mux.Handle(p, shop)
+	}
+	// The JSON API serves the rest: /api/…, /healthz, /readyz, /metrics,
+	// /payment/…, /coupons/redeem/, and the problem+json 404.
+	mux.Handle("/", jsonAPI)
+	return withRequestID(recoverer(log, mux))
+}
+
+// demoDefaults fills what the demo needs and nobody configured: the LMS
+// stand-in, a JWT secret, a sandbox secret.
+func (a *App) demoDefaults() error {
+	cfg := a.Config
+	if !cfg.Demo {
+		return nil
+	}
+	if cfg.LMSURL == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo LMS: %w", err)
+		}
+		if cfg.LMSAPIKey == "" {
+			cfg.LMSAPIKey = "demo-lms-key"
+		}
+		a.LMS = lmstest.New(lmstest.Options{APIKey: cfg.LMSAPIKey})
+		srv := &http.Server{Handler: a.LMS, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		a.closers = append(a.closers, func() { a.LMS.Close(); _ = srv.Close() })
+		cfg.LMSURL = "http://" + ln.Addr().String()
+		a.Log.Info("LMS stand-in running in-process", "url", cfg.LMSURL)
+	}
+	if cfg.JWTSecret == "" {
+		cfg.JWTSecret = "demo-secret"
+	}
+	if cfg.SandboxSecret == "" {
+		cfg.SandboxSecret = "demo-sandbox-secret"
+	}
+	return nil
+}
+
+func newProcessors(cfg *config.Config) (map[string]payment.Processor, error) {
+	out := map[string]payment.Processor{}
+	for _, name := range cfg.ProcessorNames() {
+		switch name {
+		case payment.SandboxName:
+			out[name] = &payment.Sandbox{Secret: []byte(cfg.SandboxSecret)}
+		case stripe.Name:
+			p, err := stripe.New(stripe.Config{SecretKey: cfg.StripeKey, WebhookSecret: cfg.StripeWebhook, BackendURL: cfg.StripeBackend})
+			if err != nil {
+				return nil, err
+			}
+			out[name] = p
+		default:
+			return nil, fmt.Errorf("unknown payment processor %q", name)
+		}
+	}
+	return out, nil
+}
+
+// rollout is the incremental-rollout setting, nil when everything is sold here.
+func rollout(cfg *config.Config) *catalog.Rollout {
+	courses, skus := config.List(cfg.SoldCourses), config.List(cfg.UnsoldSKUs)
+	if len(courses) == 0 && len(skus) == 0 {
+		return nil
+	}
+	return &catalog.Rollout{Courses: courses, UnsoldSKUs: skus}
+}
+
+// publisher publishes saved courses to the LMS, unless turned off.
+func publisher(cfg *config.Config, client *lms.Client) api.Publisher {
+	if !cfg.PublishCourses || cfg.LMSURL == "" {
+		return nil
+	}
+	return client
+}
+
+// Run runs the background work until ctx ends: the retry worker, the
+// refund worker and the payment reconciler. It returns when all of them
+// have stopped.
+func (a *App) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Worker.Run(ctx) })
+	wg.Go(func() { a.Refunds.RunWorker(ctx, a.Config.WorkerPoll) })
+	wg.Go(func() { a.Checkout.RunReconciler(ctx, 10*time.Second, time.Minute) })
+	wg.Wait()
+}
+
+// Close releases what New opened, newest first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// DemoCourse is the course the demo seeds.
+func DemoCourse() catalog.Course {
+	p := func(s string) money.Amount { a, _ := money.Parse(s, "USD"); return a }
+	return catalog.Course{ID: "course-v1:edX+DemoX+Demo_Course", Name: "edX Demonstration Course", Seats: []catalog.Seat{
+		{CertificateType: "", Price: p("0")},
+		{CertificateType: "verified", IDVerificationRequired: true, Price: p("49")},
+		{CertificateType: "professional", IDVerificationRequired: false, Price: p("100")},
+	}}
+}
+
+// withRequestID names every request: the caller's X-Request-Id when it is
+// a sane token, else a new random one. The id goes back in the answer's
+// header, into the context for error answers, and into logs.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !saneID(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(apperr.WithRequestID(r.Context(), id)))
+	})
+}
+
+func saneID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverer turns a panic anywhere into a logged 500 instead of a dropped
+// connection; the JSON API answers its own panics with problem+json first.
+func recoverer(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				id := apperr.RequestID(r.Context())
+				log.Error("panic", "path", r.URL.Path, "request_id", id, "panic", fmt.Sprint(v))
+				http.Error(w, "internal error; request id "+id, http.StatusInternalServerError)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
