@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"fulfill/internal/catalog"
-	"fulfill/internal/money"
 	"fulfill/internal/order"
 	"fulfill/internal/voucher"
 )
-
-func moneyString(minor int64, cur string) string { return money.Format(minor, cur) }
 
 // visibleOrder returns the order if the caller may see it; another user's
 // order is "not found", so numbers cannot be probed.
