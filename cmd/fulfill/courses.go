@@ -12,11 +12,17 @@ import (
 	"fulfill/internal/lms"
 )
 
+const coursesUsage = "usage: fulfill courses publish COURSE… [--db …] [--lms-url …] [--lms-api-key …]\n"
+
 // cmdCourses is `fulfill courses publish COURSE…`: it publishes the courses'
 // modes and SKUs to the LMS again, e.g. after the LMS refused them.
 func cmdCourses(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, coursesUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "publish" {
-		fmt.Fprintln(stderr, "usage: fulfill courses publish COURSE… [--db …] [--lms-url …] [--lms-api-key …]")
+		fmt.Fprint(stderr, coursesUsage)
 		return errors.New("courses: want publish")
 	}
 	fs := flag.NewFlagSet("courses publish", flag.ContinueOnError)

@@ -257,3 +257,41 @@ func TestKilledMidRequestLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpExitsZero: asking any command for its usage prints it and is not
+// an error, so the process exits 0.
+func TestHelpExitsZero(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string // in stdout+stderr, case-insensitive
+	}{
+		{[]string{"--help"}, "usage"},
+		{[]string{"-h"}, "usage"},
+		{[]string{"help"}, "usage"},
+		{[]string{"serve", "--help"}, "-db"},
+		{[]string{"serve", "-h"}, "-db"},
+		{[]string{"migrate", "-h"}, "-db"},
+		{[]string{"migrate", "--help"}, "-db"},
+		{[]string{"token", "--help"}, "-user"},
+		{[]string{"lms-stub", "--help"}, "-fail-rate"},
+		{[]string{"orders", "--help"}, "fulfill orders retry"},
+		{[]string{"orders", "-h"}, "fulfill orders retry"},
+		{[]string{"orders", "retry", "--help"}, "-dry-run"},
+		{[]string{"orders", "mark-complete", "--help"}, "-reason"},
+		{[]string{"courses", "--help"}, "fulfill courses publish"},
+		{[]string{"courses", "publish", "--help"}, "-lms-url"},
+		{[]string{"loadtest", "--help"}, "-concurrency"},
+		{[]string{"loadtest", "-h"}, "-concurrency"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+			require.NoError(t, err, "stderr:\n%s", stderr.String())
+			out := strings.ToLower(stdout.String() + stderr.String())
+			require.Contains(t, out, "usage", "args %v", tc.args)
+			require.Contains(t, out, tc.want, "args %v", tc.args)
+		})
+	}
+}

@@ -37,6 +37,10 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func cmdOrders(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, ordersUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "retry" && args[0] != "mark-complete") {
 		fmt.Fprint(stderr, ordersUsage)
 		return errors.New("orders: want retry or mark-complete")

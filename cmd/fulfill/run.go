@@ -16,6 +16,7 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/config"
 	"fulfill/internal/lms/lmstest"
+	"fulfill/internal/loadtest"
 	"fulfill/internal/sqlstore"
 )
 
@@ -32,7 +33,26 @@ commands:
 `
 
 // run is the whole program; main only supplies the process's environment.
+// Asking a command for its usage (--help, -h) is not an error: the flag
+// package prints it and run returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// isHelp reports whether arg asks for the usage.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command")
@@ -51,8 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "courses":
 		return cmdCourses(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
-		return cmdLoadtest(ctx, args[1:], getenv, stdout, stderr)
-	case "-h", "--help", "help":
+		return loadtest.Run(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if isHelp(args[0]) {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func TestLoadtestInProcess(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, []string{"loadtest", "--db", sqlstoretest.URL(t, engine), "--orders", "300", "--concurrency", "16",
+			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--orders", "300", "--concurrency", "16",
 				"--lms-fail-rate", "0.3", "--settle", "1m", "--json"}, func(string) string { return "" }, &stdout, &stderr)
 			require.NoError(t, err, "stderr:\n%s", stderr.String())
 
@@ -79,7 +79,7 @@ func TestLoadtestFlags(t *testing.T) {
 		{[]string{"--db", "sqlite:x.db", "--lms-url", "http://10.0.0.1:18000"}, "loopback"},
 	} {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), append([]string{"loadtest"}, tc.args...), func(string) string { return "" }, &stdout, &stderr)
+		err := Run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
 		require.Error(t, err, "args %v", tc.args)
 		require.Contains(t, err.Error(), tc.want, "args %v", tc.args)
 	}
@@ -90,7 +90,7 @@ func TestLoadtestFlags(t *testing.T) {
 func TestLoadtestRemoteUnreachable(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"loadtest", "--url", "http://127.0.0.1:1", "--lms-fail-rate", "0.3", "--orders", "1"},
+	err := Run(context.Background(), []string{"--url", "http://127.0.0.1:1", "--lms-fail-rate", "0.3", "--orders", "1"},
 		func(string) string { return "" }, &stdout, &stderr)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "create course")

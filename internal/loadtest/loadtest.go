@@ -1,4 +1,9 @@
-package main
+// Package loadtest is the load tool behind `fulfill loadtest`: it drives a
+// running service (--url) or one it starts in-process (--db) with virtual
+// learners buying a free seat, then verifies that every acknowledged order
+// became Complete and that the LMS holds one active enrollment per seat.
+// See BENCHMARKS.md.
+package loadtest
 
 import (
 	"bytes"
@@ -10,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/bits"
 	"net"
@@ -185,11 +191,16 @@ type loadMemory struct {
 	VmRSSMB float64 `json:"vm_rss_mb"`
 }
 
-// cmdLoadtest drives a service with virtual learners buying a free seat,
-// then verifies that every acknowledged order became Complete and that the
-// LMS holds one active enrollment per seat. See BENCHMARKS.md.
-func cmdLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run is `fulfill loadtest`: args are the flags after the command name.
+// It drives a service with virtual learners buying a free seat, then
+// verifies that every acknowledged order became Complete and that the LMS
+// holds one active enrollment per seat. --help prints the flags on stderr
+// and returns nil. See BENCHMARKS.md.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseLoadFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -305,6 +316,11 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	return o, nil
 }
 
+// newLogger is the service's logger, as `fulfill serve` makes it.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
 // loopback reports whether the URL's host is this machine.
 func loopback(raw string) bool {
 	u, err := url.Parse(raw)
@@ -412,7 +428,7 @@ func (lt *loadTest) setup(ctx context.Context) error {
 
 func (lt *loadTest) tokenTTL() time.Duration { return lt.o.duration + lt.o.settle + 30*time.Minute }
 
-// startInProcess wires the service as cmdServe does, with the LMS stand-in.
+// startInProcess wires the service as `fulfill serve` does, with the LMS stand-in.
 func (lt *loadTest) startInProcess(ctx context.Context) error {
 	o := lt.o
 	rep := lt.rep
@@ -497,7 +513,7 @@ func (lt *loadTest) startInProcess(ctx context.Context) error {
 	rep.Engine = string(a.DB.Engine)
 	lt.srv = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = lt.srv.Serve(ln) }()
-	// The retry worker, as cmdServe runs it; refunds and the payment
+	// The retry worker, as `fulfill serve` runs it; refunds and the payment
 	// reconciler have nothing to do with free orders.
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	lt.stopWorker, lt.workerDone = stop, make(chan struct{})
