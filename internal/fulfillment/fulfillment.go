@@ -13,23 +13,24 @@ import (
 	"fulfill/internal/order"
 )
 
-// Outcome classes of one attempt, as recorded and counted.
+// Outcome classes of one attempt, as recorded and counted: the order
+// package's, plus skipped.
 const (
-	OutcomeSuccess       = "success"
-	OutcomeConfiguration = "configuration"
-	OutcomeNetwork       = "network"
-	OutcomeTimeout       = "timeout"
-	OutcomeServer        = "server"
+	OutcomeSuccess       = order.OutcomeSuccess
+	OutcomeConfiguration = order.OutcomeConfiguration
+	OutcomeNetwork       = order.OutcomeNetwork
+	OutcomeTimeout       = order.OutcomeTimeout
+	OutcomeServer        = order.OutcomeServer
 	// OutcomeSkipped means no call was made (the module's breaker is open);
 	// it does not count as an attempt.
-	OutcomeSkipped = "skipped"
+	OutcomeSkipped order.Outcome = "skipped"
 )
 
 // Result is what a module did with one line.
 type Result struct {
 	LineID     int64
 	Module     string
-	Outcome    string
+	Outcome    order.Outcome
 	HTTPStatus int
 	Message    string
 	// Retryable says whether trying again later may succeed (network,
@@ -43,22 +44,9 @@ type Result struct {
 	Duration  time.Duration
 }
 
-// LineStatus is the line status the result leads to.
-func (r Result) LineStatus() order.LineStatus {
-	switch r.Outcome {
-	case OutcomeSuccess:
-		return order.LineComplete
-	case OutcomeConfiguration:
-		return order.LineConfigurationError
-	case OutcomeNetwork:
-		return order.LineNetworkError
-	case OutcomeTimeout:
-		return order.LineTimeoutError
-	case OutcomeServer:
-		return order.LineServerError
-	}
-	return "" // skipped: unchanged
-}
+// LineStatus is the line status the result leads to ("" when skipped:
+// unchanged).
+func (r Result) LineStatus() order.LineStatus { return r.Outcome.LineStatus() }
 
 // Module fulfills and revokes the lines of the product classes it serves.
 // Implementations must be safe for concurrent use: lines are fulfilled in

@@ -30,6 +30,41 @@ type LineChange struct {
 	Data           map[string]string // replaces the line's fulfillment data when not nil
 }
 
+// LineSkipped is the move of a line no call was made for (its module's
+// breaker is open): it keeps its status and last error, due again at next.
+func LineSkipped(l order.Line, next time.Time) LineChange {
+	return LineChange{LineID: l.ID, From: l.Status, To: l.Status, NextAttemptAt: &next}
+}
+
+// LineFulfilled is the move of a line delivered by attempt a, keeping what
+// the module got back (data) for its revocation.
+func LineFulfilled(l order.Line, a order.Attempt, data map[string]string) (LineChange, error) {
+	ch := LineChange{LineID: l.ID, From: l.Status, To: order.LineComplete, Attempt: &a, Data: data}
+	return ch, order.LineTransition(ch.From, ch.To)
+}
+
+// LineFailed is the move of a line whose attempt a failed with its
+// outcome's class: retried at next, or, when next is nil (a permanent
+// failure, or retries exhausted), flagged for a person. The remote
+// system's message becomes an order note.
+func LineFailed(l order.Line, a order.Attempt, next *time.Time) (LineChange, error) {
+	ch := LineChange{LineID: l.ID, From: l.Status, To: a.Outcome.LineStatus(), Attempt: &a, NextAttemptAt: next,
+		NeedsAttention: next == nil, Note: fmt.Sprintf("Fulfillment of line %d (%s) failed: %s", l.ID, l.SKU, a.Message)}
+	if ch.To == "" || ch.To == order.LineComplete {
+		return ch, fmt.Errorf("%w: %q is no failure", order.ErrInvalidTransition, a.Outcome)
+	}
+	return ch, order.LineTransition(ch.From, ch.To)
+}
+
+// Failure is the last-error fields the change writes: the attempt's class,
+// HTTP status and message for a failed attempt, none otherwise.
+func (ch LineChange) Failure() (class order.Outcome, status int, message string) {
+	if a := ch.Attempt; a != nil && a.Outcome != OutcomeSuccess {
+		return a.Outcome, a.HTTPStatus, a.Message
+	}
+	return "", 0, ""
+}
+
 // Outcome is the result of one fulfillment round of one order, for the
 // store to write in one transaction, under the lease held by Owner.
 type Outcome struct {
@@ -122,7 +157,11 @@ func (s *Service) Run(ctx context.Context, c Claim, actor string) (order.Order, 
 	results := s.Registry.Fulfill(ctx, c.Order, c.Lines)
 	out := Outcome{OrderID: c.Order.ID, Order: c.Order, Owner: c.Owner, Actor: actor, Now: s.now()}
 	for i, l := range c.Lines {
-		out.Changes = append(out.Changes, s.change(c.Order, l, results[i], actor, out.Now))
+		ch, err := s.change(c.Order, l, results[i], actor, out.Now)
+		if err != nil {
+			return c.Order, fmt.Errorf("fulfillment of %s: %w", c.Order.Number, err)
+		}
+		out.Changes = append(out.Changes, ch)
 	}
 	o, err := s.Store.RecordOutcome(ctx, out)
 	if err != nil {
@@ -152,36 +191,28 @@ func l(o order.Order, id int64) order.Line {
 	return order.Line{}
 }
 
-// change turns a module result into the line change to record.
-func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, now time.Time) LineChange {
-	ch := LineChange{LineID: ln.ID, From: ln.Status, To: ln.Status}
+// change turns a module result into the named move of the line to record.
+func (s *Service) change(o order.Order, ln order.Line, r Result, actor string, now time.Time) (LineChange, error) {
 	if r.Outcome == OutcomeSkipped {
-		next := now.Add(s.BreakerDelay)
-		ch.NextAttemptAt = &next
-		return ch
+		return LineSkipped(ln, now.Add(s.BreakerDelay)), nil
 	}
 	if s.Observer != nil {
-		s.Observer.Attempt(r.Module, r.Outcome, r.Duration)
+		s.Observer.Attempt(r.Module, string(r.Outcome), r.Duration)
 	}
-	number := ln.Attempts + 1
-	ch.To = r.LineStatus()
-	ch.Attempt = &order.Attempt{LineID: ln.ID, Number: number, Actor: actor, Module: r.Module,
+	a := order.Attempt{LineID: ln.ID, Number: ln.Attempts + 1, Actor: actor, Module: r.Module,
 		StartedAt: r.StartedAt, Duration: r.Duration, Outcome: r.Outcome, HTTPStatus: r.HTTPStatus, Message: r.Message}
 	if r.Outcome == OutcomeSuccess {
-		ch.Data = r.Data
-		s.Log.Info("line_fulfilled", "order", o.Number, "line", ln.ID, "sku", ln.SKU, "module", r.Module, "attempt", number)
-		return ch
+		s.Log.Info("line_fulfilled", "order", o.Number, "line", ln.ID, "sku", ln.SKU, "module", r.Module, "attempt", a.Number)
+		return LineFulfilled(ln, a, r.Data)
 	}
-	ch.Note = fmt.Sprintf("Fulfillment of line %d (%s) failed: %s", ln.ID, ln.SKU, r.Message)
 	s.Log.Warn("line fulfillment failed", "order", o.Number, "line", ln.ID, "module", r.Module,
-		"outcome", r.Outcome, "http_status", r.HTTPStatus, "attempt", number, "message", r.Message)
-	if r.Retryable && !s.Policy.Exhausted(number) {
-		next := now.Add(s.Policy.Delay(number, r.RetryAfter))
-		ch.NextAttemptAt = &next
-		return ch
+		"outcome", r.Outcome, "http_status", r.HTTPStatus, "attempt", a.Number, "message", r.Message)
+	var next *time.Time
+	if r.Retryable && !s.Policy.Exhausted(a.Number) {
+		t := now.Add(s.Policy.Delay(a.Number, r.RetryAfter))
+		next = &t
 	}
-	ch.NeedsAttention = true
-	return ch
+	return LineFailed(ln, a, next)
 }
 
 // Resubmit is a manual retry of every line of the order that is not

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fulfill/internal/order"
 	"io"
 	"net"
 	"net/http"
@@ -72,17 +73,16 @@ type Enrollment struct {
 }
 
 // Class is the coarse category of a failure, which decides whether it is
-// worth retrying.
-type Class string
+// worth retrying: the order package's attempt outcomes, so that a failure
+// keeps one name from this client to the line status.
+type Class = order.Outcome
 
-// Failure classes. They follow Otto's mapping of requests exceptions:
-// ConnectionError/ConnectTimeout → network, Timeout → timeout, an HTTP answer
-// that is not 2xx → server, missing settings → configuration.
+// Failure classes (see order.Outcome for Otto's mapping).
 const (
-	ClassNetwork       Class = "network"
-	ClassTimeout       Class = "timeout"
-	ClassServer        Class = "server"
-	ClassConfiguration Class = "configuration"
+	ClassNetwork       = order.OutcomeNetwork
+	ClassTimeout       = order.OutcomeTimeout
+	ClassServer        = order.OutcomeServer
+	ClassConfiguration = order.OutcomeConfiguration
 )
 
 // Error is every failure of the client.

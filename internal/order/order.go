@@ -59,6 +59,8 @@ type Line struct {
 	RefundStatus string
 	// FulfillmentData is what the module got back (e.g. an entitlement uuid).
 	FulfillmentData map[string]string
+	// NeedsAttention: the line failed for good; a person must act.
+	NeedsAttention bool
 }
 
 // Note is an order note; fulfillment errors keep the remote system's message
@@ -94,7 +96,7 @@ type Attempt struct {
 	Module     string
 	StartedAt  time.Time
 	Duration   time.Duration
-	Outcome    string // "success" or a failure class
+	Outcome    Outcome
 	HTTPStatus int
 	Message    string
 }

@@ -73,6 +73,41 @@ func (s Status) Fulfillable() bool { return s == StatusOpen || s == StatusFulfil
 // to the same status is allowed and is a no-op, as in Oscar.
 func Transition(from, to Status) error { return Orders.Check(from, to) }
 
+// Outcome is what one fulfillment attempt of a line did: success, or the
+// class of its failure. It is the one failure vocabulary from the remote
+// call (the LMS client's error classes are Outcomes) through the module's
+// result to the line status.
+type Outcome string
+
+// Outcomes. They follow Otto's mapping of requests exceptions:
+// ConnectionError/ConnectTimeout → network, Timeout → timeout, an HTTP
+// answer that is not 2xx → server, missing settings → configuration.
+const (
+	OutcomeSuccess       Outcome = "success"
+	OutcomeConfiguration Outcome = "configuration"
+	OutcomeNetwork       Outcome = "network"
+	OutcomeTimeout       Outcome = "timeout"
+	OutcomeServer        Outcome = "server"
+)
+
+// LineStatus is the line status an attempt with this outcome leads to, ""
+// for an outcome that is no attempt (a call skipped).
+func (o Outcome) LineStatus() LineStatus {
+	switch o {
+	case OutcomeSuccess:
+		return LineComplete
+	case OutcomeConfiguration:
+		return LineConfigurationError
+	case OutcomeNetwork:
+		return LineNetworkError
+	case OutcomeTimeout:
+		return LineTimeoutError
+	case OutcomeServer:
+		return LineServerError
+	}
+	return ""
+}
+
 // LineStatus is the status of an order line.
 type LineStatus string
 

@@ -36,7 +36,7 @@ func (db *DB) IssueCodes(ctx context.Context, lineID int64, n int, seatSKU strin
 	now := db.clock()
 	args := make([]any, 0, 6*n)
 	for seq := 1; seq <= n; seq++ {
-		args = append(args, newCode(), lineID, seq, seatSKU, "available", db.ts(now))
+		args = append(args, newCode(), lineID, seq, seatSKU, voucher.StatusAvailable, db.ts(now))
 	}
 	_, err := db.wr.ExecContext(ctx, `INSERT INTO enrollment_codes (code, order_line_id, seq, seat_sku, status, created_at) VALUES `+
 		placeholders(n, 6, 0)+` ON CONFLICT (order_line_id, seq) DO NOTHING`, args...)
@@ -48,7 +48,11 @@ func (db *DB) IssueCodes(ctx context.Context, lineID int64, n int, seatSKU strin
 
 // RevokeCodes revokes the line's codes not yet redeemed and returns how many.
 func (db *DB) RevokeCodes(ctx context.Context, lineID int64) (int, error) {
-	res, err := db.wr.ExecContext(ctx, `UPDATE enrollment_codes SET status = 'revoked' WHERE order_line_id = $1 AND status = 'available'`, lineID)
+	if err := voucher.Statuses.Check(voucher.StatusAvailable, voucher.StatusRevoked); err != nil {
+		return 0, err
+	}
+	res, err := db.wr.ExecContext(ctx, `UPDATE enrollment_codes SET status = $1 WHERE order_line_id = $2 AND status = $3`,
+		voucher.StatusRevoked, lineID, voucher.StatusAvailable)
 	if err != nil {
 		return 0, fmt.Errorf("revoke enrollment codes: %w", err)
 	}
@@ -85,8 +89,13 @@ func (db *DB) RedeemCode(ctx context.Context, code string, user order.User, l le
 	var o order.Order
 	err := db.tx(ctx, func(tx *Tx) error {
 		var seatSKU string
-		err := tx.QueryRowContext(ctx, `UPDATE enrollment_codes SET status = 'redeemed', redeemed_by = $1, redeemed_at = $2
-			WHERE code = $3 AND status = 'available' RETURNING seat_sku`, user.Username, db.ts(now), code).Scan(&seatSKU)
+		if err := voucher.Statuses.Check(voucher.StatusAvailable, voucher.StatusRedeemed); err != nil {
+			return err
+		}
+		// Compare-and-set: of two learners at the same instant, one wins.
+		err := tx.QueryRowContext(ctx, `UPDATE enrollment_codes SET status = $4, redeemed_by = $1, redeemed_at = $2
+			WHERE code = $3 AND status = $5 RETURNING seat_sku`, user.Username, db.ts(now), code,
+			voucher.StatusRedeemed, voucher.StatusAvailable).Scan(&seatSKU)
 		if errors.Is(err, sql.ErrNoRows) {
 			var status string
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM enrollment_codes WHERE code = $1`, code).Scan(&status); errors.Is(err, sql.ErrNoRows) {

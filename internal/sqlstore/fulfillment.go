@@ -117,9 +117,11 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 	return out, nil
 }
 
-// RecordOutcome implements fulfillment.Store. Every line write is a
-// compare-and-set on status and lease: a holder whose lease was taken over
-// writes nothing for that line but its attempt.
+// RecordOutcome implements fulfillment.Store: it writes what the domain
+// computed, in one transaction. Every line write is a compare-and-set on
+// status and lease: a holder whose lease was taken over writes nothing for
+// that line but its attempt. The order then rolls up from all its lines as
+// committed (order.Summarize).
 func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order.Order, error) {
 	var number string
 	o := out.Order
@@ -134,45 +136,15 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		var attempts []*order.Attempt
 		var notes []fulfillment.LineChange
 		var shipped []int64
-		attempted := false
 		for _, ch := range out.Changes {
 			if ch.Attempt != nil {
 				attempts = append(attempts, ch.Attempt)
-				attempted = true
 			}
-			if err := order.LineTransition(ch.From, ch.To); err != nil {
+			applied, err := db.writeLineChange(ctx, tx, out, ch)
+			if err != nil {
 				return err
 			}
-			var fulfilledAt any
-			if ch.To == order.LineComplete {
-				fulfilledAt = db.ts(out.Now)
-			}
-			inc, class, status, msg := 0, "", 0, ""
-			if a := ch.Attempt; a != nil {
-				inc = 1
-				if a.Outcome != fulfillment.OutcomeSuccess {
-					class, status, msg = a.Outcome, a.HTTPStatus, a.Message
-				}
-			}
-			data := ""
-			if ch.Data != nil {
-				raw, err := json.Marshal(ch.Data)
-				if err != nil {
-					return err
-				}
-				data = string(raw)
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = $1, attempts = attempts + $2,
-				last_error_class = $3, last_http_status = $4, last_error = $5, needs_attention = $6, next_attempt_at = $7,
-				fulfilled_at = $8, lease_owner = NULL, lease_until = NULL,
-				fulfillment_data = CASE WHEN $13 = '' THEN fulfillment_data ELSE $13 END
-				WHERE id = $9 AND order_id = $10 AND status = $11 AND lease_owner = $12`,
-				ch.To, inc, class, status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
-				ch.LineID, out.OrderID, ch.From, out.Owner, data)
-			if err != nil {
-				return fmt.Errorf("update line %d: %w", ch.LineID, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !applied {
 				continue // lease lost: the new holder decides this line
 			}
 			if ch.From != ch.To {
@@ -184,56 +156,19 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 			}
 			if ch.Note != "" {
 				notes = append(notes, ch)
+				newNotes = append(newNotes, order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
 			}
 		}
-		// The order rolls up from all its lines as committed, not only the
-		// ones this actor held.
-		// Read with every field that changes, so that the caller gets the
-		// order as committed without reading it again.
-		rows, err := tx.QueryContext(ctx, `SELECT id, status, needs_attention, next_attempt_at, last_error, attempts, last_error_class,
-			last_http_status, fulfilled_at, fulfillment_data FROM order_lines WHERE order_id = $1 ORDER BY id`, out.OrderID)
+		lines, err := db.committedLines(ctx, tx, out.OrderID)
 		if err != nil {
-			return fmt.Errorf("read lines: %w", err)
-		}
-		var statuses []order.LineStatus
-		var attention bool
-		var next *time.Time
-		var lastErr string
-		fresh := map[int64]order.Line{}
-		for rows.Next() {
-			var st order.LineStatus
-			var na bool
-			var nt, done nullTime
-			var le, data string
-			var l order.Line
-			if err := rows.Scan(&l.ID, &st, &na, &nt, &le, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &done, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			l.Status, l.NextAttemptAt, l.LastError, l.FulfilledAt = st, nt.ptr(), le, done.ptr()
-			if data != "" && data != "{}" {
-				_ = json.Unmarshal([]byte(data), &l.FulfillmentData)
-			}
-			fresh[l.ID] = l
-			statuses = append(statuses, st)
-			attention = attention || na
-			if nt.Valid && (next == nil || nt.Time.Before(*next)) {
-				next = nt.ptr()
-			}
-			if st != order.LineComplete && le != "" && lastErr == "" {
-				lastErr = le
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
-		to := order.Rollup(from, statuses)
-		if err := order.Transition(from, to); err != nil {
+		sum, err := order.Summarize(from, lines)
+		if err != nil {
 			return err
 		}
-		if to != from {
-			hist = append(hist, order.HistoryEntry{From: string(from), To: string(to), Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
+		if sum.Status != from {
+			hist = append(hist, order.HistoryEntry{From: string(from), To: string(sum.Status), Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
 		}
 		if err := db.insertAttempts(ctx, tx, out.OrderID, attempts); err != nil {
 			return err
@@ -248,13 +183,13 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 			return err
 		}
 		inc := 0
-		if attempted {
+		if len(attempts) > 0 {
 			inc = 1
 		}
 		var attemptsNow int
 		err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
 			attempts = attempts + $5, updated_at = $6 WHERE id = $7 AND status = $8 RETURNING attempts`,
-			to, attention, db.tsp(next), lastErr, inc, db.ts(out.Now), out.OrderID, from).Scan(&attemptsNow)
+			sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, inc, db.ts(out.Now), out.OrderID, from).Scan(&attemptsNow)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("order %d: %w", out.OrderID, order.ErrConflict)
 		}
@@ -262,19 +197,11 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 			return fmt.Errorf("update order: %w", err)
 		}
 		if o.ID == out.OrderID {
-			o.Status, o.NeedsAttention, o.NextAttemptAt, o.LastError, o.Attempts, o.UpdatedAt = to, attention, next, lastErr, attemptsNow, out.Now
-			lines := make([]order.Line, len(o.Lines))
-			for i, l := range o.Lines {
-				if f, ok := fresh[l.ID]; ok {
-					l.Status, l.NextAttemptAt, l.LastError, l.Attempts = f.Status, f.NextAttemptAt, f.LastError, f.Attempts
-					l.LastErrorClass, l.LastHTTPStatus, l.FulfilledAt, l.FulfillmentData = f.LastErrorClass, f.LastHTTPStatus, f.FulfilledAt, f.FulfillmentData
-				}
-				lines[i] = l
+			fresh := make(map[int64]order.Line, len(lines))
+			for _, l := range lines {
+				fresh[l.ID] = l
 			}
-			o.Lines = lines
-			for _, ch := range notes {
-				newNotes = append(newNotes, order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
-			}
+			o.Refresh(sum, attemptsNow, out.Now, fresh)
 		}
 		return nil
 	})
@@ -286,6 +213,75 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 	}
 	o.Notes = append(append([]order.Note(nil), o.Notes...), newNotes...)
 	return o, nil
+}
+
+// writeLineChange writes one line's move with compare-and-set on its
+// status and on the writer's lease, and reports whether it applied. A move
+// without an attempt (a skip) keeps the line's last error.
+func (db *DB) writeLineChange(ctx context.Context, tx *Tx, out fulfillment.Outcome, ch fulfillment.LineChange) (bool, error) {
+	// The named moves checked this already; the store refuses to write an
+	// illegal one whoever built it.
+	if err := order.LineTransition(ch.From, ch.To); err != nil {
+		return false, err
+	}
+	var fulfilledAt any
+	if ch.To == order.LineComplete {
+		fulfilledAt = db.ts(out.Now)
+	}
+	inc := 0
+	if ch.Attempt != nil {
+		inc = 1
+	}
+	class, status, msg := ch.Failure()
+	data := ""
+	if ch.Data != nil {
+		raw, err := json.Marshal(ch.Data)
+		if err != nil {
+			return false, err
+		}
+		data = string(raw)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = $1, attempts = attempts + $2,
+		last_error_class = CASE WHEN $2 = 0 THEN last_error_class ELSE $3 END,
+		last_http_status = CASE WHEN $2 = 0 THEN last_http_status ELSE $4 END,
+		last_error = CASE WHEN $2 = 0 THEN last_error ELSE $5 END,
+		needs_attention = $6, next_attempt_at = $7, fulfilled_at = $8, lease_owner = NULL, lease_until = NULL,
+		fulfillment_data = CASE WHEN $13 = '' THEN fulfillment_data ELSE $13 END
+		WHERE id = $9 AND order_id = $10 AND status = $11 AND lease_owner = $12`,
+		ch.To, inc, string(class), status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
+		ch.LineID, out.OrderID, ch.From, out.Owner, data)
+	if err != nil {
+		return false, fmt.Errorf("update line %d: %w", ch.LineID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// committedLines reads the fields of an order's lines that fulfillment
+// changes, as this transaction sees them.
+func (db *DB) committedLines(ctx context.Context, tx *Tx, orderID int64) ([]order.Line, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, status, needs_attention, next_attempt_at, last_error, attempts, last_error_class,
+		last_http_status, fulfilled_at, fulfillment_data FROM order_lines WHERE order_id = $1 ORDER BY id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("read lines: %w", err)
+	}
+	defer rows.Close()
+	var out []order.Line
+	for rows.Next() {
+		var l order.Line
+		var nt, done nullTime
+		var data string
+		if err := rows.Scan(&l.ID, &l.Status, &l.NeedsAttention, &nt, &l.LastError, &l.Attempts, &l.LastErrorClass,
+			&l.LastHTTPStatus, &done, &data); err != nil {
+			return nil, err
+		}
+		l.NextAttemptAt, l.FulfilledAt = nt.ptr(), done.ptr()
+		if data != "" && data != "{}" {
+			_ = json.Unmarshal([]byte(data), &l.FulfillmentData)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }
 
 func (db *DB) insertAttempts(ctx context.Context, tx *Tx, orderID int64, as []*order.Attempt) error {
@@ -355,8 +351,13 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 		if err != nil {
 			return err
 		}
+		// Otto marks only failed orders complete; the move itself is the
+		// table's.
 		if from != order.StatusFulfillmentError {
 			return fmt.Errorf("order %s is %s, only %s orders can be marked complete: %w", number, from, order.StatusFulfillmentError, order.ErrNotFulfillable)
+		}
+		if err := order.Transition(from, order.StatusComplete); err != nil {
+			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, status, lease_until FROM order_lines WHERE order_id = $1 AND status <> 'Complete'`+db.forUpdate(), id)
 		if err != nil {
@@ -366,9 +367,13 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 		var lines []int64
 		for rows.Next() {
 			var lid int64
-			var st string
+			var st order.LineStatus
 			var lease nullTime
 			if err := rows.Scan(&lid, &st, &lease); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := order.LineTransition(st, order.LineComplete); err != nil {
 				rows.Close()
 				return err
 			}
@@ -377,7 +382,7 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 				return fmt.Errorf("order %s has lines being fulfilled right now: %w", number, order.ErrConflict)
 			}
 			lines = append(lines, lid)
-			hist = append(hist, order.HistoryEntry{LineID: lid, From: st, To: string(order.LineComplete), Reason: reason, Actor: actor, CreatedAt: now})
+			hist = append(hist, order.HistoryEntry{LineID: lid, From: string(st), To: string(order.LineComplete), Reason: reason, Actor: actor, CreatedAt: now})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -385,8 +390,10 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 		}
 		// The same lease condition again: on PostgreSQL a claim may have
 		// slipped in between the read and this write.
+		// Delivered by a person: the failure it had is history now (the
+		// attempts and notes keep it), not the line's last error.
 		res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = 'Complete', fulfilled_at = $1, next_attempt_at = NULL,
-			needs_attention = $2, lease_owner = NULL, lease_until = NULL
+			needs_attention = $2, lease_owner = NULL, lease_until = NULL, last_error = '', last_error_class = '', last_http_status = 0
 			WHERE order_id = $3 AND status <> 'Complete' AND (lease_until IS NULL OR lease_until < $1)`, db.ts(now), false, id)
 		if err != nil {
 			return fmt.Errorf("complete lines: %w", err)
@@ -401,7 +408,7 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 		if err := db.ship(ctx, tx, id, lines, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'Complete', needs_attention = $1, next_attempt_at = NULL, updated_at = $2
+		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'Complete', needs_attention = $1, next_attempt_at = NULL, last_error = '', updated_at = $2
 			WHERE id = $3 AND status = $4`, false, db.ts(now), id, from)
 		return err
 	})

@@ -141,7 +141,7 @@ func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor 
 			VALUES ($1, $2, 'Paid', $3, $4, $5, $6)`, o.ID, n.Processor, n.Amount.Minor, n.Amount.Currency, n.Reference, db.ts(now)); err != nil {
 			return fmt.Errorf("insert payment event: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE baskets SET status = 'Submitted', updated_at = $1 WHERE id = $2`, db.ts(now), b.ID); err != nil {
+		if err := db.moveBasket(ctx, tx, b.ID, basket.StatusFrozen, basket.StatusSubmitted, now, ""); err != nil {
 			return err
 		}
 		placed = true
@@ -180,8 +180,7 @@ func (db *DB) DeclineBasket(ctx context.Context, n payment.Notification) error {
 		}
 		outcome := "declined: basket thawed"
 		if status == "Frozen" {
-			if _, err := tx.ExecContext(ctx, `UPDATE baskets SET status = 'Open', frozen_at = NULL, updated_at = $1 WHERE id = $2 AND status = 'Frozen'`,
-				db.ts(now), n.BasketID); err != nil {
+			if err := db.moveBasket(ctx, tx, n.BasketID, basket.StatusFrozen, basket.StatusOpen, now, "frozen_at = NULL"); err != nil {
 				return err
 			}
 		} else {

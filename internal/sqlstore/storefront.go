@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
@@ -131,15 +132,7 @@ func (db *DB) SubmitOpenBasket(ctx context.Context, basketID int64, actor string
 		if err := db.insertOrder(ctx, tx, &o, b, actor, l, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE baskets SET status = 'Submitted', total_minor = $1, currency = $2, updated_at = $3
-			WHERE id = $4 AND status = 'Open'`, b.Total, b.Currency, db.ts(now), b.ID)
-		if err != nil {
-			return fmt.Errorf("submit basket: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: basket %d changed concurrently", basket.ErrNotOpen, basketID)
-		}
-		return nil
+		return db.moveBasket(ctx, tx, b.ID, basket.StatusOpen, basket.StatusSubmitted, now, `total_minor = $5, currency = $6`, b.Total, b.Currency)
 	})
 	if err != nil {
 		return order.Order{}, err
@@ -170,13 +163,31 @@ func (db *DB) FreezeOpenBasket(ctx context.Context, basketID int64, processor st
 		case b.Free():
 			return fmt.Errorf("%w: basket %d is free and needs no payment", basket.ErrInvalid, basketID)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE baskets SET status = 'Frozen', payment_processor = $1, total_minor = $2, currency = $3,
-			frozen_at = $4, updated_at = $4 WHERE id = $5 AND status = 'Open'`, processor, b.Total, b.Currency, db.ts(now), basketID)
-		if err != nil {
-			return fmt.Errorf("freeze basket: %w", err)
-		}
-		return nil
+		return db.moveBasket(ctx, tx, basketID, basket.StatusOpen, basket.StatusFrozen, now,
+			`payment_processor = $5, total_minor = $6, currency = $7, frozen_at = $3`, processor, b.Total, b.Currency)
 	})
+}
+
+// moveBasket moves a basket from one status to another through the
+// basket table, with compare-and-set on its status; set names more
+// columns to write, as $5… of args ($3 is now). basket.ErrNotOpen when
+// another actor moved it first.
+func (db *DB) moveBasket(ctx context.Context, tx *Tx, id int64, from, to basket.Status, now time.Time, set string, args ...any) error {
+	if err := basket.Statuses.Check(from, to); err != nil {
+		return err
+	}
+	if set != "" {
+		set = ", " + set
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE baskets SET status = $1, updated_at = $3`+set+` WHERE id = $2 AND status = $4`,
+		append([]any{to, id, db.ts(now), from}, args...)...)
+	if err != nil {
+		return fmt.Errorf("basket %d %s → %s: %w", id, from, to, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("%w: basket %d changed concurrently", basket.ErrNotOpen, id)
+	}
+	return nil
 }
 
 // PurchasedSKUs returns which of skus the user already bought and did not

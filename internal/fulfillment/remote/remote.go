@@ -9,6 +9,7 @@ import (
 
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/lms"
+	"fulfill/internal/order"
 )
 
 // Result classifies err (nil: success) of a call that ran from start to end.
@@ -27,15 +28,9 @@ func Result(err error, start, end time.Time) fulfillment.Result {
 	if le.Message != "" {
 		r.Message = le.Message
 	}
-	switch le.Class {
-	case lms.ClassConfiguration:
-		r.Outcome = fulfillment.OutcomeConfiguration
-	case lms.ClassNetwork:
-		r.Outcome = fulfillment.OutcomeNetwork
-	case lms.ClassTimeout:
-		r.Outcome = fulfillment.OutcomeTimeout
-	default:
-		r.Outcome = fulfillment.OutcomeServer
+	r.Outcome = le.Class
+	if r.Outcome.LineStatus() == "" || r.Outcome == order.OutcomeSuccess {
+		r.Outcome = order.OutcomeServer // an error of no known class
 	}
 	return r
 }
