@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"fulfill/internal/catalog"
-	"fulfill/internal/lms"
 	"fulfill/internal/money"
 )
 
@@ -95,13 +94,15 @@ func handleCoursePut(d Deps) http.Handler {
 			return
 		}
 		if d.Publisher != nil {
-			if err := d.Publisher.PublishCourse(r.Context(), lms.Publication(saved)); err != nil {
+			if err := d.Publisher.Publish(r.Context(), saved); err != nil {
 				// The course is saved; the LMS just does not know it yet.
-				log.Error("publish course to the LMS", "course", saved.ID, "error", err)
-				msg := err.Error()
-				var le *lms.Error
-				if errors.As(err, &le) && le.Message != "" {
-					msg = le.Message
+				msg := "the LMS did not take it"
+				var pe *catalog.PublishError
+				if errors.As(err, &pe) {
+					msg = pe.Message
+					log.Error("publish course to the LMS", "course", saved.ID, "error", pe.Cause)
+				} else {
+					log.Error("publish course to the LMS", "course", saved.ID, "error", err)
 				}
 				writeProblem(w, r, Problem{Status: http.StatusBadGateway, Title: "Saved, but not published to the LMS",
 					Detail: fmt.Sprintf("Course %s was saved, but the LMS refused its modes: %s. Publish it again with `fulfill courses publish %s`.", saved.ID, msg, saved.ID),

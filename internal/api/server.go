@@ -14,7 +14,6 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
-	"fulfill/internal/lms"
 	"fulfill/internal/order"
 	"fulfill/internal/refund"
 	"fulfill/internal/voucher"
@@ -40,11 +39,6 @@ type Store interface {
 	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]voucher.EnrollmentCode, error)
 }
 
-// Publisher sends a course's modes and SKUs to the LMS.
-type Publisher interface {
-	PublishCourse(ctx context.Context, pc lms.PublishedCourse) error
-}
-
 // Deps are the server's dependencies.
 type Deps struct {
 	Log      *slog.Logger
@@ -64,7 +58,7 @@ type Deps struct {
 	// that a browser redeeming a code is sent to them.
 	Storefront bool
 	// Publisher, when set, publishes every saved course to the LMS.
-	Publisher Publisher
+	Publisher catalog.Publisher
 	Now       func() time.Time
 }
 

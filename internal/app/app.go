@@ -208,7 +208,7 @@ func rollout(cfg *config.Config) *catalog.Rollout {
 }
 
 // publisher publishes saved courses to the LMS, unless turned off.
-func publisher(cfg *config.Config, client *lms.Client) api.Publisher {
+func publisher(cfg *config.Config, client *lms.Client) catalog.Publisher {
 	if !cfg.PublishCourses || cfg.LMSURL == "" {
 		return nil
 	}

@@ -4,6 +4,7 @@
 package catalog
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -375,4 +376,25 @@ func (c Class) OncePerLearner() bool { return c == ClassSeat || c == ClassCourse
 // (which only groups the modes).
 func (p Product) Buyable(now time.Time) bool {
 	return p.Stock != nil && p.Stock.Available(now) && !(p.ParentID == 0 && p.Class == ClassSeat)
+}
+
+// ErrNotPublished is returned when the LMS did not take a course's modes.
+var ErrNotPublished = apperr.New(apperr.BadGateway, "not published to the LMS")
+
+// PublishError is the LMS's refusal of a course, with the words it said
+// (or that it could not be reached), safe to show to staff.
+type PublishError struct {
+	Message string
+	// Cause is the client's error, for the logs.
+	Cause error
+}
+
+func (e *PublishError) Error() string { return ErrNotPublished.Error() + ": " + e.Message }
+
+// Unwrap makes errors.Is(err, ErrNotPublished) true.
+func (e *PublishError) Unwrap() error { return ErrNotPublished }
+
+// Publisher sends a saved course's modes and SKUs to the LMS.
+type Publisher interface {
+	Publish(ctx context.Context, c Course) error
 }

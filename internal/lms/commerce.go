@@ -142,3 +142,21 @@ func Publication(c catalog.Course) PublishedCourse {
 	}
 	return pc
 }
+
+// Publish implements catalog.Publisher. A failure is a
+// *catalog.PublishError with the LMS's own message, or, when no answer
+// came, words saying so (the transport error is only its Cause).
+func (c *Client) Publish(ctx context.Context, course catalog.Course) error {
+	err := c.PublishCourse(ctx, Publication(course))
+	if err == nil {
+		return nil
+	}
+	msg := "the LMS could not be reached"
+	var le *Error
+	if errors.As(err, &le) && le.StatusCode != 0 && le.Message != "" {
+		msg = le.Message
+	} else if errors.As(err, &le) && le.Class == ClassConfiguration {
+		msg = "the LMS is not configured on this service"
+	}
+	return &catalog.PublishError{Message: msg, Cause: err}
+}
