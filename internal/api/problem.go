@@ -25,6 +25,10 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// WriteProblem answers with p as problem+json, for the service's own
+// middleware in front of every front end.
+func WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) { writeProblem(w, r, p) }
+
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Type == "" {
 		p.Type = "about:blank"

@@ -698,3 +698,40 @@ func TestHealthReadyMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestPersonRetryPassesOpenBreaker: after an outage opened the breaker, a
+// person's resubmission still calls the LMS (it is the probe) and answers
+// with the real cause; once the LMS is back, that retry closes the breaker.
+// A line the breaker skipped keeps its last error.
+func TestPersonRetryPassesOpenBreaker(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqlstoretest.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, engine, envOpts{breakerThreshold: 2, breakerCooldown: time.Hour})
+			e.lms.SetFaults(lmstest.Faults{FailRate: 1, FailStatus: 503})
+			var failed []string
+			for i := range 2 {
+				ans := e.buy(fmt.Sprintf("out%d", i), e.skus["verified"])
+				require.Equal(t, "Fulfillment Error", ans.Order.Status)
+				failed = append(failed, ans.Order.Number)
+			}
+			require.Contains(t, e.rtMetrics(), `fulfill_breaker_state{module="enrollment"} 2`)
+			posts := e.lms.Stats().Posts
+
+			// Still down: the person's retry calls the LMS and says why it failed.
+			var o orderOut
+			e.do("PUT", "/api/v2/orders/"+failed[0]+"/fulfill/", e.staff, nil, http.StatusInternalServerError, &o)
+			require.Equal(t, posts+1, e.lms.Stats().Posts, "a person's retry is made through an open breaker")
+			require.Equal(t, "Fulfillment Error", o.Status)
+			require.NotEmpty(t, o.LastError, "the answer carries the real cause")
+			require.NotEmpty(t, o.Lines[0].LastError)
+
+			// Back up: the person's retry is the probe that closes the breaker.
+			e.lms.SetFaults(lmstest.Faults{})
+			e.do("PUT", "/api/v2/orders/"+failed[1]+"/fulfill/", e.staff, nil, http.StatusOK, &o)
+			require.Equal(t, "Complete", o.Status)
+			require.Contains(t, e.rtMetrics(), `fulfill_breaker_state{module="enrollment"} 0`)
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"fulfill/internal/catalog"
 	"fulfill/internal/money"
@@ -28,6 +29,14 @@ func decode(r *http.Request, v any) error {
 func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("%w: the request body is empty; a JSON object is expected", errBadRequest)
+	}
+	// No text the service stores or looks up may hold invalid UTF-8 or a
+	// NUL (PostgreSQL refuses both): refuse them here, for every body.
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: the body is not valid UTF-8", errBadRequest)
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		return fmt.Errorf("%w: the body holds a NUL character (\\u0000)", errBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

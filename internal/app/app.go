@@ -13,9 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"fulfill/internal/admin"
 	"fulfill/internal/api"
@@ -145,7 +148,61 @@ func routes(log *slog.Logger, jsonAPI, dashboard, shop http.Handler) http.Handle
 	// The JSON API serves the rest: /api/…, /healthz, /readyz, /metrics,
 	// /payment/…, /coupons/redeem/, and the problem+json 404.
 	mux.Handle("/", jsonAPI)
-	return withRequestID(recoverer(log, mux))
+	return withRequestID(recoverer(log, validText(mux)))
+}
+
+// maxValue bounds one query or form value: far above any SKU, number,
+// code or filter, and small enough for any index.
+const maxValue = 4096
+
+// validText refuses, before any front end sees it, text that no route
+// could serve and that PostgreSQL would refuse: a path that is not valid
+// UTF-8 or holds a NUL is no route (404); such a query or form value, or
+// one longer than maxValue, is a bad request (400). Both engines answer
+// the same.
+func validText(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !goodText(r.URL.Path) {
+			api.WriteProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "No route matches this path."})
+			return
+		}
+		if err := goodValues(r.URL.Query()); err != "" {
+			api.WriteProblem(w, r, api.Problem{Status: http.StatusBadRequest, Detail: "Query parameter " + err})
+			return
+		}
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if r.ParseForm() != nil {
+				api.WriteProblem(w, r, api.Problem{Status: http.StatusBadRequest, Detail: "The form could not be read."})
+				return
+			}
+			if err := goodValues(r.PostForm); err != "" {
+				api.WriteProblem(w, r, api.Problem{Status: http.StatusBadRequest, Detail: "Form field " + err})
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func goodText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// goodValues returns what is wrong with the first bad value, or "".
+func goodValues(v url.Values) string {
+	for k, vs := range v {
+		if !goodText(k) {
+			return "names must be UTF-8 text without NUL."
+		}
+		for _, x := range vs {
+			switch {
+			case !goodText(x):
+				return fmt.Sprintf("%q must be UTF-8 text without NUL.", k)
+			case len(x) > maxValue:
+				return fmt.Sprintf("%q is longer than %d bytes.", k, maxValue)
+			}
+		}
+	}
+	return ""
 }
 
 // demoDefaults fills what the demo needs and nobody configured: the LMS

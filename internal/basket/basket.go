@@ -9,6 +9,7 @@ import (
 
 	"fulfill/internal/apperr"
 	"fulfill/internal/catalog"
+	"fulfill/internal/money"
 	"fulfill/internal/order"
 )
 
@@ -60,6 +61,10 @@ type Item struct {
 // MaxQuantity bounds one line (enrollment codes bought in bulk).
 const MaxQuantity = 10000
 
+// MaxLines bounds the products of one basket: far above any real basket,
+// and far below the bind limits of either engine.
+const MaxLines = 100
+
 // Build makes a basket of one of each of the given SKUs; see BuildItems.
 func Build(owner order.User, skus []string, products map[string]catalog.Product, now time.Time) (Basket, error) {
 	items := make([]Item, len(skus))
@@ -78,6 +83,9 @@ func BuildItems(owner order.User, items []Item, products map[string]catalog.Prod
 	b := Basket{Owner: owner}
 	if len(items) == 0 {
 		return b, fmt.Errorf("%w: no products", ErrInvalid)
+	}
+	if len(items) > MaxLines {
+		return b, fmt.Errorf("%w: at most %d products per basket", ErrInvalid, MaxLines)
 	}
 	seen := map[string]bool{}
 	var missing []string
@@ -107,8 +115,14 @@ func BuildItems(owner order.User, items []Item, products map[string]catalog.Prod
 		} else if b.Currency != p.Stock.Price.Currency {
 			return b, fmt.Errorf("%w: products in %s and %s cannot share a basket", ErrInvalid, b.Currency, p.Stock.Price.Currency)
 		}
+		line, err := money.Mul(p.Stock.Price.Minor, qty)
+		if err == nil {
+			b.Total, err = money.Add(b.Total, line)
+		}
+		if err != nil {
+			return b, fmt.Errorf("%w: the basket's total is out of range", ErrInvalid)
+		}
 		b.Lines = append(b.Lines, Line{Product: p, Quantity: qty})
-		b.Total += p.Stock.Price.Minor * int64(qty)
 	}
 	if len(missing) > 0 {
 		return b, &UnavailableError{SKUs: missing}

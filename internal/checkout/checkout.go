@@ -122,6 +122,9 @@ type Bought struct {
 // index, which decides it under any race without a read first; every other
 // path screens the learner's purchases before it stores or charges.
 func (s *Service) Buy(ctx context.Context, caller order.User, in Purchase) (Bought, error) {
+	if len(in.Items) > basket.MaxLines {
+		return Bought{}, fmt.Errorf("%w: at most %d products per basket", basket.ErrInvalid, basket.MaxLines)
+	}
 	buyer, err := s.buyer(ctx, caller, in.For)
 	if err != nil {
 		return Bought{}, err
@@ -411,6 +414,9 @@ type Result struct {
 // first, so a crash before the order is placed leaves evidence for the
 // reconciler. A replay places nothing twice and reports the order.
 func (s *Service) Handle(ctx context.Context, n payment.Notification) (Result, error) {
+	if err := n.Valid(); err != nil {
+		return Result{}, err
+	}
 	dup, err := s.Store.RecordNotification(ctx, n)
 	if err != nil {
 		return Result{}, err

@@ -117,19 +117,28 @@ func (r *Registry) moduleFor(l order.Line) Module {
 // returns one result per line in the same order. Lines already Complete are
 // never fulfilled again. It holds no lock and touches no database.
 func (r *Registry) Fulfill(ctx context.Context, o order.Order, lines []order.Line) []Result {
-	return r.each(ctx, o, lines, func(m Module, l order.Line) Result {
+	return r.each(ctx, o, lines, false, func(m Module, l order.Line) Result {
+		return m.Fulfill(ctx, o, l, IdempotencyKey(o, l))
+	})
+}
+
+// FulfillNow is Fulfill for a person's explicit retry: the call is made
+// even when the module's breaker is open (it is the probe), and its answer
+// counts for the breaker like any other.
+func (r *Registry) FulfillNow(ctx context.Context, o order.Order, lines []order.Line) []Result {
+	return r.each(ctx, o, lines, true, func(m Module, l order.Line) Result {
 		return m.Fulfill(ctx, o, l, IdempotencyKey(o, l))
 	})
 }
 
 // Refund revokes the given delivered lines through their modules.
 func (r *Registry) Refund(ctx context.Context, o order.Order, lines []order.Line) []Result {
-	return r.each(ctx, o, lines, func(m Module, l order.Line) Result {
+	return r.each(ctx, o, lines, false, func(m Module, l order.Line) Result {
 		return m.Revoke(ctx, o, l, IdempotencyKey(o, l))
 	})
 }
 
-func (r *Registry) each(ctx context.Context, o order.Order, lines []order.Line, call func(Module, order.Line) Result) []Result {
+func (r *Registry) each(ctx context.Context, o order.Order, lines []order.Line, force bool, call func(Module, order.Line) Result) []Result {
 	out := make([]Result, len(lines))
 	var wg sync.WaitGroup
 	for i, l := range lines {
@@ -144,7 +153,7 @@ func (r *Registry) each(ctx context.Context, o order.Order, lines []order.Line, 
 			continue
 		}
 		b := r.breakers[m.Name()]
-		if b != nil && !b.Allow() {
+		if b != nil && !b.Allow() && !force {
 			out[i] = Result{LineID: l.ID, Module: m.Name(), Outcome: OutcomeSkipped, Message: "circuit breaker open"}
 			continue
 		}

@@ -4,10 +4,14 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"fulfill/internal/apperr"
 	"fulfill/internal/money"
@@ -86,4 +90,20 @@ type Event struct {
 	Reference string
 	RefundID  int64
 	CreatedAt time.Time
+}
+
+// MaxReference bounds a processor's reference: far above any processor's
+// ids, and below what an index entry can hold.
+const MaxReference = 255
+
+// Valid checks what the store keeps of a notification: a reference of
+// sane length, and a raw body that is valid UTF-8 text without NUL.
+func (n Notification) Valid() error {
+	switch {
+	case n.Reference == "" || len(n.Reference) > MaxReference || !utf8.ValidString(n.Reference) || strings.IndexByte(n.Reference, 0) >= 0:
+		return fmt.Errorf("%w: the reference must be 1 to %d characters of text", ErrInvalid, MaxReference)
+	case !utf8.Valid(n.Raw) || bytes.IndexByte(n.Raw, 0) >= 0:
+		return fmt.Errorf("%w: the notification body is not UTF-8 text", ErrInvalid)
+	}
+	return nil
 }

@@ -85,7 +85,13 @@ func linesTotal(lines []basket.Line) (int64, string, error) {
 		} else if c != currency {
 			return 0, "", fmt.Errorf("%w: products in %s and %s cannot share a basket", basket.ErrInvalid, currency, c)
 		}
-		total += l.Product.Stock.Price.Minor * int64(l.Quantity)
+		line, err := money.Mul(l.Product.Stock.Price.Minor, l.Quantity)
+		if err == nil {
+			total, err = money.Add(total, line)
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("%w: the basket's total is out of range", basket.ErrInvalid)
+		}
 	}
 	return total, currency, nil
 }
