@@ -60,6 +60,9 @@ func cmdOrders(ctx context.Context, args []string, getenv func(string) string, s
 	if cfg.JWTSecret == "" {
 		cfg.JWTSecret = "unused-by-the-cli" // no tokens are checked here
 	}
+	// Marking complete calls nobody; a retry needs the LMS and refuses to
+	// start, before it touches any order, without its settings.
+	cfg.NoLMS = sub == "mark-complete"
 	if err := config.Load(fs, cfg, getenv); err != nil {
 		return err
 	}

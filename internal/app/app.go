@@ -112,7 +112,10 @@ func (a *App) build(ctx context.Context) error {
 	}
 	host, _ := os.Hostname()
 	owners := lease.NewOwners(host)
-	policy := fulfillment.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap, Attempts: cfg.RetryAttempts}
+	policy := fulfillment.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap, Attempts: cfg.RetryAttempts, RetryAfterMax: cfg.RetryAfterMax}
+	if cfg.LMSURL == "" {
+		log.Warn("no LMS is configured (--lms-url ''): seats and entitlements cannot be fulfilled; their lines wait, flagged")
+	}
 	a.Fulfill = &fulfillment.Service{Store: db, Registry: registry, Lease: cfg.Lease, WaitForLease: cfg.Lease,
 		BreakerDelay: cfg.BreakerCooldown, Policy: policy, Observer: a.Metrics, Owners: owners, Log: log}
 	a.Checkout = &checkout.Service{Store: db, Fulfill: a.Fulfill, Processors: processors, Rollout: rollout(cfg),

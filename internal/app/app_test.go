@@ -219,3 +219,37 @@ func TestBadTextNever500(t *testing.T) {
 		}
 	})
 }
+
+// TestBuyingForALearnerKeepsTheirProfile: staff buying for a learner never
+// overwrites what the learner's own token told the service.
+func TestBuyingForALearnerKeepsTheirProfile(t *testing.T) {
+	apptest.ForEngines(t, func(t *testing.T, engine sqlstore.Engine) {
+		e := apptest.New(t, engine, apptest.Options{})
+		ctx := context.Background()
+		skus := e.Course(course, "Race", []map[string]any{
+			{"certificate_type": "", "price": "0.00", "currency": "USD"},
+			{"certificate_type": "verified", "id_verification_required": true, "price": "0.00", "currency": "USD"},
+		})
+		_, err := e.DB.UpsertUser(ctx, order.User{Username: "lea", Email: "lea@example.com", FullName: "Lea Learner"})
+		require.NoError(t, err)
+		var out apptest.Basket
+		e.Do("POST", "/api/v2/baskets/", e.Staff, map[string]any{"products": []map[string]string{{"sku": skus["audit"]}},
+			"checkout": true, "username": "lea"}, http.StatusOK, &out)
+		require.Equal(t, "Complete", out.Order.Status)
+		u, err := e.DB.UserByName(ctx, "lea")
+		require.NoError(t, err)
+		require.Equal(t, "lea@example.com", u.Email)
+		require.Equal(t, "Lea Learner", u.FullName)
+		o, err := e.DB.GetOrder(ctx, out.Order.Number)
+		require.NoError(t, err)
+		require.Equal(t, "lea", o.User.Username)
+		require.Equal(t, "lea@example.com", o.User.Email)
+
+		// A learner nobody knows yet is created by name alone.
+		e.Do("POST", "/api/v2/baskets/", e.Staff, map[string]any{"products": []map[string]string{{"sku": skus["verified"]}},
+			"checkout": true, "username": "newcomer"}, http.StatusOK, &out)
+		u, err = e.DB.UserByName(ctx, "newcomer")
+		require.NoError(t, err)
+		require.Empty(t, u.Email)
+	})
+}

@@ -51,6 +51,12 @@ type Config struct {
 	WebhookSecret    string
 	PublishCourses   bool
 	DashboardPage    int
+	RetryAfterMax    time.Duration
+	// Server timeouts of the HTTP listener.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// NoLMS is set when --lms-url was given empty on purpose: the service
+	// runs, and seats cannot be fulfilled (they wait, flagged).
+	NoLMS bool
 	// Modules maps product classes to fulfillment module names.
 	Modules map[catalog.Class]string
 }
@@ -94,6 +100,11 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret signing the webhook module's requests")
 	fs.BoolVar(&c.PublishCourses, "publish-courses", true, "publish course modes and SKUs to the LMS when a course is saved")
 	fs.IntVar(&c.DashboardPage, "dashboard-page-size", 50, "orders per page of the operators' dashboard")
+	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", time.Hour, "longest LMS Retry-After obeyed; beyond it a line is retried after this")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "HTTP server: time to read a request's headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP server: time to read a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "HTTP server: time to write an answer (must exceed --lms-timeout: checkout waits for the LMS)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "HTTP server: how long an idle keep-alive connection stays open")
 	return c
 }
 
@@ -104,6 +115,9 @@ func Load(fs *flag.FlagSet, c *Config, getenv func(string) string) error {
 	// over the file: the file only fills what neither set.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["lms-url"] && c.LMSURL == "" {
+		c.NoLMS = true // asked for on purpose
+	}
 	if err := LoadEnv(fs, getenv); err != nil {
 		return err
 	}
@@ -199,6 +213,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--jwt-secret (or FULFILL_JWT_SECRET) is required outside --demo")
 	case c.Partner == "":
 		return fmt.Errorf("--partner must not be empty")
+	case !c.Demo && !c.NoLMS && (strings.TrimSpace(c.LMSURL) == "" || strings.TrimSpace(c.LMSAPIKey) == ""):
+		return fmt.Errorf("--lms-url and --lms-api-key (or FULFILL_LMS_URL, FULFILL_LMS_API_KEY) are required outside --demo; " +
+			"give --lms-url '' to run without an LMS, and seats will wait unfulfilled")
+	case c.WriteTimeout > 0 && c.WriteTimeout <= c.LMSTimeout:
+		return fmt.Errorf("--write-timeout (%s) must be longer than --lms-timeout (%s): a checkout answers after its LMS call", c.WriteTimeout, c.LMSTimeout)
+	case c.RetryAfterMax <= 0:
+		return fmt.Errorf("--retry-after-max must be positive")
 	}
 	for _, p := range c.ProcessorNames() {
 		switch {

@@ -21,7 +21,8 @@ func TestLoadPrecedence(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	c := Flags(fs)
 	require.NoError(t, fs.Parse([]string{"--addr", "flag:1", "--config", file}))
-	env := map[string]string{"FULFILL_PARTNER": "ENV", "FULFILL_ADDR": "env:1", "FULFILL_JWT_SECRET": "s", "FULFILL_SANDBOX_SECRET": "x"}
+	env := map[string]string{"FULFILL_PARTNER": "ENV", "FULFILL_ADDR": "env:1", "FULFILL_JWT_SECRET": "s", "FULFILL_SANDBOX_SECRET": "x",
+		"FULFILL_LMS_URL": "http://lms", "FULFILL_LMS_API_KEY": "k"}
 	require.NoError(t, Load(fs, c, func(k string) string { return env[k] }))
 	require.Equal(t, "flag:1", c.Addr, "flag beats env and file")
 	require.Equal(t, "ENV", c.Partner, "env beats file")
@@ -51,10 +52,43 @@ func TestProcessors(t *testing.T) {
 	require.Equal(t, []string{"sandbox"}, c.ProcessorNames(), "the demo has the sandbox")
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg := Flags(fs)
-	require.NoError(t, fs.Parse([]string{"--jwt-secret", "s", "--payment-processors", "sandbox"}))
+	require.NoError(t, fs.Parse([]string{"--jwt-secret", "s", "--payment-processors", "sandbox", "--lms-url", "http://lms", "--lms-api-key", "k"}))
 	require.ErrorContains(t, Load(fs, cfg, func(string) string { return "" }), "sandbox-secret")
 	cfg.Processors = "stripe"
 	require.ErrorContains(t, cfg.Validate(), "stripe-secret-key")
 	cfg.Processors = "paypal"
 	require.ErrorContains(t, cfg.Validate(), "unknown payment processor")
+}
+
+// TestLMSRequired: outside the demo the service refuses to start without
+// an LMS to fulfill seats, unless told so on purpose with --lms-url ''.
+func TestLMSRequired(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+		noLMS   bool
+	}{
+		{"nothing", nil, "lms-url", false},
+		{"no key", []string{"--lms-url", "http://lms"}, "lms-api-key", false},
+		{"blank key", []string{"--lms-url", "http://lms", "--lms-api-key", " "}, "lms-api-key", false},
+		{"both", []string{"--lms-url", "http://lms", "--lms-api-key", "k"}, "", false},
+		{"no LMS on purpose", []string{"--lms-url", ""}, "", true},
+		{"write timeout below the LMS timeout", []string{"--lms-url", "http://lms", "--lms-api-key", "k", "--write-timeout", "5s"}, "write-timeout", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c := Flags(fs)
+			require.NoError(t, fs.Parse(append([]string{"--jwt-secret", "s"}, tc.args...)))
+			err := Load(fs, c, func(string) string { return "" })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.noLMS, c.NoLMS)
+		})
+	}
 }

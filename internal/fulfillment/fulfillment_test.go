@@ -35,6 +35,10 @@ func TestPolicyDelay(t *testing.T) {
 		}
 	}
 	require.Equal(t, time.Minute, p.Delay(1, time.Minute), "Retry-After is honoured")
+	require.Equal(t, time.Hour, p.Delay(1, 365*24*time.Hour), "a Retry-After of a year is capped at an hour by default")
+	capped := p
+	capped.RetryAfterMax = 10 * time.Minute
+	require.Equal(t, 10*time.Minute, capped.Delay(1, 365*24*time.Hour), "--retry-after-max")
 	require.False(t, p.Exhausted(4))
 	require.True(t, p.Exhausted(5))
 

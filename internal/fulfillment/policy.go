@@ -10,6 +10,9 @@ type Policy struct {
 	Base     time.Duration // delay after the first failure
 	Cap      time.Duration // longest delay between two attempts
 	Attempts int           // attempts in all, the first included
+	// RetryAfterMax bounds how long a remote side's Retry-After may delay
+	// a line (0: one hour); beyond it the line is retried at the bound.
+	RetryAfterMax time.Duration
 }
 
 // DefaultPolicy keeps trying for more than a day: 2 s doubling to an hour,
@@ -19,7 +22,8 @@ func DefaultPolicy() Policy { return Policy{Base: 2 * time.Second, Cap: time.Hou
 // Delay is the wait before the attempt that follows failed attempt number
 // attempt (1-based): min(cap, base·2^(attempt-1)), ±20 % jitter so that a
 // crowd of orders failed by one outage does not come back at one instant,
-// and never sooner than the remote side's Retry-After.
+// and never sooner than the remote side's Retry-After, itself bounded by
+// RetryAfterMax (a year-long Retry-After would park a paid seat for good).
 func (p Policy) Delay(attempt int, retryAfter time.Duration) time.Duration {
 	d := p.Base
 	for i := 1; i < attempt && d < p.Cap; i++ {
@@ -29,6 +33,13 @@ func (p Policy) Delay(attempt int, retryAfter time.Duration) time.Duration {
 		d = p.Cap
 	}
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	limit := p.RetryAfterMax
+	if limit <= 0 {
+		limit = time.Hour
+	}
+	if retryAfter > limit {
+		retryAfter = limit
+	}
 	if d < retryAfter {
 		d = retryAfter
 	}

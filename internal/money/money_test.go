@@ -1,6 +1,7 @@
 package money
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,4 +42,68 @@ func TestParseFormat(t *testing.T) {
 	}
 	require.Equal(t, "0.05", Format(5, "USD"))
 	require.Equal(t, "-1.05", Format(-105, "USD"))
+}
+
+func TestCheckedArithmetic(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    int64
+		n    int
+		ok   bool
+	}{
+		{"small", 4900, 3, true},
+		{"zero quantity", 4900, 0, true},
+		{"the wrap of 2^64 cents", 18014398509481984, 1024, false},
+		{"max int64 by two", math.MaxInt64, 2, false},
+		{"negative", -1, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Mul(tc.a, tc.n)
+			if !tc.ok {
+				require.ErrorIs(t, err, ErrOverflow)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.a*int64(tc.n), got)
+		})
+	}
+	_, err := Add(math.MaxInt64, 1)
+	require.ErrorIs(t, err, ErrOverflow)
+	s, err := Add(1, 2)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), s)
+}
+
+func TestCurrencies(t *testing.T) {
+	for _, tc := range []struct {
+		code  string
+		valid bool
+		price string
+		minor int64
+	}{
+		{"USD", true, "49.99", 4999},
+		{"JPY", true, "4999", 4999},
+		{"KWD", true, "1.234", 1234},
+		{"CLF", true, "1.2345", 12345},
+		{"QQQ", false, "", 0},
+		{"USS", false, "", 0},
+		{"usd", false, "", 0},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			require.Equal(t, tc.valid, ValidCurrency(tc.code))
+			if !tc.valid {
+				return
+			}
+			a, err := Parse(tc.price, tc.code)
+			require.NoError(t, err)
+			require.Equal(t, tc.minor, a.Minor)
+			require.Equal(t, tc.price, a.String())
+		})
+	}
+	_, err := Parse("1.5", "JPY")
+	require.ErrorIs(t, err, ErrInvalid, "JPY has no minor unit")
+	_, err = Parse("180143985094819.84", "USD")
+	require.ErrorIs(t, err, ErrInvalid, "above the price ceiling")
+	_, err = Parse("100000000000.00", "USD")
+	require.NoError(t, err, "the ceiling itself")
 }
