@@ -61,7 +61,7 @@ func TestProcessors(t *testing.T) {
 }
 
 // TestLMSRequired: outside the demo the service refuses to start without
-// an LMS to fulfill seats, unless told so on purpose with --lms-url ''.
+// an LMS to fulfill seats, unless told so on purpose with --lms-url ”.
 func TestLMSRequired(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
