@@ -125,11 +125,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("seed demo course: %w", err)
 		}
-		tok, err := auth.Sign(cfg.JWTSecret, "demo-staff", true, 30*24*time.Hour, time.Now())
+		// As long as the service accepts (--jwt-max-lifetime, a day by default).
+		ttl := 30 * 24 * time.Hour
+		if cfg.JWTMaxLifetime > 0 {
+			ttl = min(ttl, cfg.JWTMaxLifetime)
+		}
+		tok, err := auth.Sign(cfg.JWTSecret, "demo-staff", true, ttl, time.Now())
 		if err != nil {
 			return err
 		}
-		printDemo(stdout, ln.Addr().String(), tok, c)
+		printDemo(stdout, ln.Addr().String(), tok, ttl, c)
 	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout}
@@ -158,7 +163,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
-func printDemo(w io.Writer, addr, token string, c catalog.Course) {
+func printDemo(w io.Writer, addr, token string, ttl time.Duration, c catalog.Course) {
 	fmt.Fprintf(w, "\nDemo course %s:\n", c.ID)
 	var free, paid string
 	for _, s := range c.Seats {
@@ -170,7 +175,7 @@ func printDemo(w io.Writer, addr, token string, c catalog.Course) {
 			paid = s.SKU
 		}
 	}
-	fmt.Fprintf(w, "\nStaff token (30 days):\n  export TOKEN=%s\n", token)
+	fmt.Fprintf(w, "\nStaff token (valid %s):\n  export TOKEN=%s\n", ttl, token)
 	fmt.Fprintf(w, "\nBuy the free seat:\n  curl -s -X POST http://%s/api/v2/baskets/ -H \"Authorization: JWT $TOKEN\" -H 'Content-Type: application/json' -d '{\"products\":[{\"sku\":\"%s\"}],\"checkout\":true}'\n", addr, free)
 	fmt.Fprintf(w, "\nSee the order:\n  curl -s http://%s/api/v2/orders/ -H \"Authorization: JWT $TOKEN\"\n", addr)
 	if paid != "" {

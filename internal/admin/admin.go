@@ -46,6 +46,7 @@ type Store interface {
 	OrderCounts(ctx context.Context) (order.Counts, error)
 	ScheduledLines(ctx context.Context, limit int) ([]order.ScheduledLine, error)
 	ScheduledRefunds(ctx context.Context, limit int) ([]refund.Refund, error)
+	ListPayments(ctx context.Context, state payment.State, afterID int64, limit int) ([]payment.Payment, error)
 }
 
 // Deps are the dashboard's dependencies.
@@ -54,6 +55,7 @@ type Deps struct {
 	Store    Store
 	Fulfill  *fulfillment.Service
 	Refunds  *refund.Service // nil: no refund actions
+	Payments Payments        // nil: no payment actions
 	Verifier *auth.Verifier
 	// Secret is the JWT secret: it signs the demo sign-in's token and keys
 	// the CSRF tokens and flash cookies (so every replica agrees on them).

@@ -26,7 +26,7 @@ import (
 // into its own set, so that each can define "content".
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "orders", "order", "refunds", "catalog", "queue"} {
+	for _, name := range []string{"login", "error", "orders", "order", "refunds", "catalog", "queue", "payments"} {
 		t, err := template.New(name).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("admin: parse template %s: %w", name, err)

@@ -26,6 +26,8 @@ func addRoutes(mux *http.ServeMux, a *app) {
 	mux.Handle("POST /dashboard/refunds/{id}/process", staff(handleRefundProcess(a)))
 	mux.Handle("GET /dashboard/catalog/{$}", staff(handleCatalog(a)))
 	mux.Handle("GET /dashboard/queue/{$}", staff(handleQueue(a)))
+	mux.Handle("GET /dashboard/payments/{$}", staff(handlePayments(a)))
+	mux.Handle("POST /dashboard/payments/{id}/action", staff(handlePaymentAction(a)))
 
 	mux.Handle("/dashboard/", staff(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.renderError(w, r, http.StatusNotFound, "Not found", "There is no dashboard page at "+r.URL.Path+".")

@@ -13,6 +13,7 @@ import (
 
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
 )
 
 // Metrics holds the service's Prometheus metrics in a registry of its own
@@ -25,6 +26,7 @@ type Metrics struct {
 	callLatency  *prometheus.HistogramVec
 	attention    *prometheus.CounterVec
 	breaker      *prometheus.GaugeVec
+	payments     prometheus.Counter
 }
 
 // QueueStats reports the retry queue at scrape time.
@@ -53,11 +55,14 @@ func NewMetrics(stats QueueStats) *Metrics {
 		attention: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fulfill_orders_flagged_total", Help: "Orders flagged as needing attention, by reason.",
 		}, []string{"reason"}),
+		payments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fulfill_payments_flagged_total", Help: "Accepted payments that neither placed an order nor could be refunded, handed to a person.",
+		}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fulfill_breaker_state", Help: "Circuit breaker state per module: 0 closed, 1 half-open, 2 open.",
 		}, []string{"module"}),
 	}
-	m.reg.MustRegister(m.httpRequests, m.httpLatency, m.attempts, m.callLatency, m.attention, m.breaker,
+	m.reg.MustRegister(m.httpRequests, m.httpLatency, m.attempts, m.callLatency, m.attention, m.breaker, m.payments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {
 		m.reg.MustRegister(&queueCollector{stats: stats})
@@ -86,6 +91,9 @@ func (m *Metrics) NeedsAttention(_ order.Order, reason string) {
 	m.attention.WithLabelValues(reason).Inc()
 }
 
+// PaymentNeedsAttention implements checkout.Observer.
+func (m *Metrics) PaymentNeedsAttention(payment.Payment) { m.payments.Inc() }
+
 // BreakerChanged records a breaker's new state.
 func (m *Metrics) BreakerChanged(module string, to fulfillment.BreakerState) {
 	v := map[fulfillment.BreakerState]float64{fulfillment.BreakerClosed: 0, fulfillment.BreakerHalfOpen: 1, fulfillment.BreakerOpen: 2}[to]
@@ -100,12 +108,21 @@ var (
 	descDue       = prometheus.NewDesc("fulfill_queue_due_lines", "Order lines whose next fulfillment attempt is due.", nil, nil)
 	descOldest    = prometheus.NewDesc("fulfill_queue_oldest_due_seconds", "How long the oldest due line has waited.", nil, nil)
 	descAttention = prometheus.NewDesc("fulfill_orders_needing_attention", "Orders flagged as needing attention now.", nil, nil)
+	descPayments  = prometheus.NewDesc("fulfill_payments_needing_attention", "Accepted payments needing a person now.", nil, nil)
 )
+
+// PaymentStats reports the payments needing a person at scrape time.
+type PaymentStats interface {
+	PaymentsNeedingAttention(ctx context.Context) (int64, error)
+}
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDue
 	ch <- descOldest
 	ch <- descAttention
+	if _, ok := c.stats.(PaymentStats); ok {
+		ch <- descPayments
+	}
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -119,4 +136,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDue, prometheus.GaugeValue, float64(due))
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest.Seconds())
 	ch <- prometheus.MustNewConstMetric(descAttention, prometheus.GaugeValue, float64(attention))
+	if ps, ok := c.stats.(PaymentStats); ok {
+		n, err := ps.PaymentsNeedingAttention(ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descPayments, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(descPayments, prometheus.GaugeValue, float64(n))
+	}
 }

@@ -21,10 +21,21 @@ func userFrom(ctx context.Context) order.User {
 	return u
 }
 
-// authenticate requires a valid JWT, and staff rights when staffOnly.
+// authenticate requires a valid JWT, and staff rights when staffOnly. A
+// token from the LMS's cookie pair authenticates an unsafe method only for
+// a same-origin request: the browser attaches the cookies to requests other
+// sites make it send, and an Authorization header it never adds on its own.
 func authenticate(d Deps, staffOnly bool, h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := d.Verifier.User(auth.Token(r))
+		raw, fromCookies := auth.TokenFrom(r)
+		if fromCookies && !sameOrigin(cop, r) {
+			logFrom(r).Warn("api: cross-site request with the JWT cookies refused", "method", r.Method, "path", r.URL.Path,
+				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+			writeError(w, r, d.Log, auth.ErrCrossSite)
+			return
+		}
+		u, err := d.Verifier.User(raw)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `JWT realm="api"`)
 			writeError(w, r, d.Log, err)
@@ -36,6 +47,24 @@ func authenticate(d Deps, staffOnly bool, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 	})
+}
+
+// sameOrigin reports whether r may act on the JWT cookies: a safe method
+// always; an unsafe one when net/http's CrossOriginProtection finds it
+// same-origin (Sec-Fetch-Site same-origin or none, or else an Origin whose
+// host is the request's), and only on that positive evidence: a request
+// with neither header, which CrossOriginProtection lets through as not
+// coming from a browser, is refused, since such a client can send
+// Authorization instead.
+func sameOrigin(cop *http.CrossOriginProtection, r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" {
+		return false
+	}
+	return cop.Check(r) == nil
 }
 
 // recoverer turns a panic into a logged 500 problem instead of a dropped

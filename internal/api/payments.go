@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"fulfill/internal/apperr"
 	"fulfill/internal/basket"
@@ -49,15 +50,22 @@ func handlePaymentNotify(d Deps, processor string) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		out := map[string]any{"basket_id": n.BasketID, "reference": n.Reference, "replayed": res.Replayed}
+		out := map[string]any{"basket_id": n.BasketID, "reference": n.Reference, "replayed": res.Replayed, "payment_id": res.Payment.ID}
 		switch {
 		case res.Declined:
 			out["status"] = "declined"
-		case res.Held:
-			// Taken for a seat the learner holds: recorded for a refund.
-			out["status"] = "held"
+		case res.Refunded:
+			out["status"] = "refunded"
+		case res.RefundPending:
+			out["status"] = "refund_pending"
 		default:
-			out["order_number"], out["order_status"], out["status"] = res.Order.Number, string(res.Order.Status), "accepted"
+			out["status"] = "accepted"
+		}
+		if res.Order != nil {
+			out["order_number"] = res.Order.Number
+			if res.Order.Status != "" {
+				out["order_status"] = string(res.Order.Status)
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
@@ -151,8 +159,8 @@ func handleSandboxDecide(d Deps) http.Handler {
 				log.Error("sandbox payment", "basket", id, "request_id", apperr.RequestID(r.Context()), "error", err)
 				v.Error = "The payment could not be recorded; it has been logged."
 			}
-		case res.Held:
-			v.Result = "Paid, but the learner already holds this seat; the payment is recorded for a refund."
+		case res.Refunded || res.RefundPending:
+			v.Result = "Paid, but this basket cannot be bought with it (" + res.Payment.Cause + "); the payment is refunded."
 		case res.Declined:
 			v.Status, v.Result = "Open", "Payment declined; the basket is open again."
 		default:
@@ -160,5 +168,106 @@ func handleSandboxDecide(d Deps) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = sandboxPage.Execute(w, v)
+	})
+}
+
+type paymentView struct {
+	ID              int64      `json:"id"`
+	Processor       string     `json:"processor"`
+	EventID         string     `json:"event_id"`
+	Reference       string     `json:"reference"`
+	BasketID        int64      `json:"basket_id"`
+	Decision        string     `json:"decision"`
+	Amount          string     `json:"amount"`
+	Currency        string     `json:"currency"`
+	State           string     `json:"state"`
+	Cause           string     `json:"cause"`
+	OrderNumber     string     `json:"order_number"`
+	CreditReference string     `json:"credit_reference"`
+	Attempts        int        `json:"attempts"`
+	NextAttemptAt   *time.Time `json:"next_attempt_at"`
+	Created         time.Time  `json:"created"`
+	Modified        time.Time  `json:"modified"`
+}
+
+func viewPayment(p payment.Payment) paymentView {
+	return paymentView{ID: p.ID, Processor: p.Processor, EventID: p.EventID, Reference: p.Reference, BasketID: p.BasketID,
+		Decision: string(p.Decision), Amount: p.Amount.String(), Currency: p.Amount.Currency, State: string(p.State), Cause: p.Cause,
+		OrderNumber: p.OrderNumber, CreditReference: p.CreditReference, Attempts: p.Attempts, NextAttemptAt: p.NextAttemptAt,
+		Created: p.CreatedAt, Modified: p.UpdatedAt}
+}
+
+// handlePaymentList is GET /api/v2/payments/?state=attention (staff): the
+// payment ledger, newest first, with keyset paging by ?cursor=.
+func handlePaymentList(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		st := payment.State(q.Get("state"))
+		if st != "" && !payment.States.Valid(st) {
+			writeError(w, r, logFrom(r), fmt.Errorf("%w: unknown state %q", errBadRequest, st))
+			return
+		}
+		var after int64
+		if c := q.Get("cursor"); c != "" {
+			var err error
+			if after, err = strconv.ParseInt(c, 10, 64); err != nil || after <= 0 {
+				writeError(w, r, logFrom(r), fmt.Errorf("%w: bad cursor", errBadRequest))
+				return
+			}
+		}
+		ps, err := store.ListPayments(r.Context(), st, after, 50)
+		if err != nil {
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		out := struct {
+			Count   int           `json:"count"`
+			Results []paymentView `json:"results"`
+		}{Results: []paymentView{}}
+		for _, p := range ps {
+			out.Results = append(out.Results, viewPayment(p))
+		}
+		out.Count = len(out.Results)
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// handlePaymentGet is GET /api/v2/payments/{id}/ (staff).
+func handlePaymentGet(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeError(w, r, logFrom(r), payment.ErrNotFound)
+			return
+		}
+		p, err := store.GetPayment(r.Context(), id)
+		if err != nil {
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewPayment(p))
+	})
+}
+
+// handlePaymentAct is POST /api/v2/payments/{id}/refund/ and …/place/
+// (staff): a person's refund, or placing of the order, of a payment
+// needing attention.
+func handlePaymentAct(d Deps, place bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeError(w, r, logFrom(r), payment.ErrNotFound)
+			return
+		}
+		act := d.Checkout.RefundPayment
+		if place {
+			act = d.Checkout.PlacePayment
+		}
+		p, err := act(r.Context(), id, userFrom(r.Context()).Username)
+		if err != nil {
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewPayment(p))
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/lease"
 	"fulfill/internal/lms/lmstest"
 	"fulfill/internal/money"
 	"fulfill/internal/payment"
@@ -90,23 +91,27 @@ func TestPaidSandboxCheckout(t *testing.T) {
 			require.Contains(t, string(page), "100.00 USD")
 
 			good := payment.SandboxNotification{BasketID: b.ID, Reference: "txn-1", Amount: "100.00", Currency: "USD", Decision: payment.Accept}
-			// Forged, unsigned and mismatched notifications change nothing.
+			// Forged and unsigned notifications change nothing; money taken
+			// for the wrong amount places nothing and is given back.
 			code, _ := e.notify(good, nil)
 			require.Equal(t, http.StatusForbidden, code)
 			code, _ = e.notify(good, []byte("not the secret"))
 			require.Equal(t, http.StatusForbidden, code)
 			cheap := good
 			cheap.Reference, cheap.Amount = "txn-cheap", "1.00"
-			code, _ = e.notify(cheap, key)
-			require.Equal(t, http.StatusBadRequest, code)
+			code, out := e.notify(cheap, key)
+			require.Equal(t, http.StatusOK, code, "never a 4xx for money taken")
+			require.Equal(t, "refunded", out["status"])
 			otherCur := good
 			otherCur.Reference, otherCur.Currency = "txn-eur", "EUR"
-			code, _ = e.notify(otherCur, key)
-			require.Equal(t, http.StatusBadRequest, code)
+			code, out = e.notify(otherCur, key)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, "refunded", out["status"])
 			require.Equal(t, "Frozen", e.basketStatus(b.ID))
 			require.Empty(t, e.lms.Requests())
+			require.Equal(t, []string{"1.00 USD", "100.00 EUR"}, e.sandbox.Credits(), "both given back")
 
-			code, out := e.notify(good, key)
+			code, out = e.notify(good, key)
 			require.Equal(t, http.StatusOK, code, out)
 			require.Equal(t, "Complete", out["order_status"])
 			number := out["order_number"].(string)
@@ -126,6 +131,7 @@ func TestPaidSandboxCheckout(t *testing.T) {
 			code, out = e.notify(again, key)
 			require.Equal(t, http.StatusOK, code)
 			require.Equal(t, number, out["order_number"])
+			require.Equal(t, "refunded", out["status"], "a second payment of a placed basket goes back")
 			require.Len(t, e.lms.Requests(), 1)
 			var list struct{ Results []orderOut }
 			e.do("GET", "/api/v2/orders/", e.token("ann", false), nil, http.StatusOK, &list)
@@ -134,10 +140,11 @@ func TestPaidSandboxCheckout(t *testing.T) {
 			require.Equal(t, "100.00", o.TotalExclTax)
 			evs, err := e.db.PaymentEvents(context.Background(), orderID(t, e, number))
 			require.NoError(t, err)
-			require.Len(t, evs, 1)
+			require.Len(t, evs, 2)
 			require.Equal(t, "Paid", evs[0].Type)
 			require.Equal(t, "txn-1", evs[0].Reference)
 			require.Equal(t, money.Amount{Minor: 10000, Currency: "USD"}, evs[0].Amount)
+			require.Equal(t, "Refunded", evs[1].Type, "the second payment's refund shows on the order")
 
 			// Declined: no order, the basket thaws.
 			d := e.startPaid("bob", e.skus["no-id-professional"])
@@ -153,8 +160,9 @@ func TestPaidSandboxCheckout(t *testing.T) {
 				"checkout": true}, http.StatusBadRequest, nil)
 			e.do("POST", "/api/v2/baskets/", e.token("cat", false), map[string]any{"products": []map[string]string{{"sku": e.skus["no-id-professional"]}},
 				"checkout": true, "payment_processor_name": "paypal"}, http.StatusBadRequest, nil)
-			code, _ = e.notify(payment.SandboxNotification{BasketID: 999999, Reference: "txn-x", Amount: "1.00", Currency: "USD", Decision: payment.Accept}, key)
-			require.Equal(t, http.StatusBadRequest, code)
+			code, out = e.notify(payment.SandboxNotification{BasketID: 999999, Reference: "txn-x", Amount: "1.00", Currency: "USD", Decision: payment.Accept}, key)
+			require.Equal(t, http.StatusOK, code, "money taken for no basket is given back, not refused")
+			require.Equal(t, "refunded", out["status"])
 		})
 	}
 }
@@ -188,16 +196,17 @@ func TestReconcileChargedButNoOrder(t *testing.T) {
 			// the order: only the notification exists.
 			n := payment.Notification{Processor: "sandbox", Reference: "txn-crash", BasketID: b.ID, Amount: money.Amount{Minor: 10000, Currency: "USD"},
 				Decision: payment.Accept, Raw: []byte("{}")}
-			dup, err := e.db.RecordNotification(context.Background(), n)
+			n.EventID = "txn-crash:accept"
+			_, dup, err := e.db.RecordNotification(context.Background(), n, lease.Lease{Owner: "died", Until: time.Now().Add(-time.Second)})
 			require.NoError(t, err)
 			require.False(t, dup)
 			co := e.App.Checkout
-			placed, err := co.Reconcile(context.Background(), time.Now().Add(time.Minute))
+			placed, err := co.Reconcile(context.Background())
 			require.NoError(t, err)
 			require.Equal(t, 1, placed)
 			o := e.order(fmt.Sprintf("EDX-%d", b.ID+100000))
 			require.Equal(t, "Complete", o.Status)
-			placed, err = co.Reconcile(context.Background(), time.Now().Add(time.Minute))
+			placed, err = co.Reconcile(context.Background())
 			require.NoError(t, err)
 			require.Zero(t, placed, "nothing left to reconcile")
 		})

@@ -34,6 +34,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET /api/v2/refunds/{id}/{$}", user(true, handleRefundGet(d.Store)))
 		mux.Handle("PUT /api/v2/refunds/{id}/process/{$}", user(true, handleRefundProcess(d)))
 	}
+	mux.Handle("GET /api/v2/payments/{$}", user(true, handlePaymentList(d.Store)))
+	mux.Handle("GET /api/v2/payments/{id}/{$}", user(true, handlePaymentGet(d.Store)))
+	mux.Handle("POST /api/v2/payments/{id}/refund/{$}", user(true, handlePaymentAct(d, false)))
+	mux.Handle("POST /api/v2/payments/{id}/place/{$}", user(true, handlePaymentAct(d, true)))
+
 	// Processors authenticate their notifications with signatures, not JWTs.
 	mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, "sandbox"))
 	mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, "stripe"))

@@ -15,6 +15,7 @@ import (
 	"fulfill/internal/checkout"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
 	"fulfill/internal/refund"
 	"fulfill/internal/voucher"
 )
@@ -35,6 +36,8 @@ type Store interface {
 	ListRefunds(ctx context.Context, status refund.Status, orderID, afterID int64, limit int) ([]refund.Refund, error)
 	GetRefund(ctx context.Context, id int64) (refund.Refund, error)
 	BasketPayment(ctx context.Context, id int64) (basket.Payable, error)
+	ListPayments(ctx context.Context, state payment.State, afterID int64, limit int) ([]payment.Payment, error)
+	GetPayment(ctx context.Context, id int64) (payment.Payment, error)
 	PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error)
 	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]voucher.EnrollmentCode, error)
 }

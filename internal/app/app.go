@@ -119,13 +119,17 @@ func (a *App) build(ctx context.Context) error {
 	a.Fulfill = &fulfillment.Service{Store: db, Registry: registry, Lease: cfg.Lease, WaitForLease: cfg.Lease,
 		BreakerDelay: cfg.BreakerCooldown, Policy: policy, Observer: a.Metrics, Owners: owners, Log: log}
 	a.Checkout = &checkout.Service{Store: db, Fulfill: a.Fulfill, Processors: processors, Rollout: rollout(cfg),
-		ServiceUsers: config.List(cfg.ServiceUsers), PublicURL: cfg.PublicURL, Log: log}
+		ServiceUsers: config.List(cfg.ServiceUsers), PublicURL: cfg.PublicURL, Observer: a.Metrics, Log: log}
 	a.Refunds = &refund.Service{Store: db, Revoker: registry, Processors: processors, Policy: policy,
 		Lease: cfg.Lease, WaitForLease: cfg.Lease, Owners: owners, Log: log}
 	a.Worker = &fulfillment.Worker{Service: a.Fulfill, Owner: owners.Next("worker"), Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
 
-	verifier := auth.NewVerifier(cfg.JWTSecret)
-	dashboard, err := admin.New(admin.Deps{Log: log, Store: db, Fulfill: a.Fulfill, Refunds: a.Refunds,
+	verifier, err := auth.New(auth.Options{Secret: cfg.JWTSecret, JWKSet: cfg.JWTJWKSet,
+		Issuers: config.List(cfg.JWTIssuers), Audience: cfg.JWTAudience, MaxLifetime: cfg.JWTMaxLifetime})
+	if err != nil {
+		return fmt.Errorf("config: JWT verification (--jwt-secret, --jwt-public-signing-jwk-set): %w", err)
+	}
+	dashboard, err := admin.New(admin.Deps{Log: log, Store: db, Fulfill: a.Fulfill, Refunds: a.Refunds, Payments: a.Checkout,
 		Verifier: verifier, Secret: cfg.JWTSecret, Demo: cfg.Demo, PageSize: cfg.DashboardPage})
 	if err != nil {
 		return err
@@ -282,7 +286,7 @@ func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Worker.Run(ctx) })
 	wg.Go(func() { a.Refunds.RunWorker(ctx, a.Config.WorkerPoll) })
-	wg.Go(func() { a.Checkout.RunReconciler(ctx, 10*time.Second, time.Minute) })
+	wg.Go(func() { a.Checkout.RunReconciler(ctx, 5*time.Second) })
 	wg.Wait()
 }
 

@@ -46,11 +46,21 @@ type Store interface {
 	RedeemCode(ctx context.Context, code string, user order.User, l lease.Lease) (order.Order, error)
 	FreezeBasket(ctx context.Context, b basket.Basket, processor string) (int64, error)
 	FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error
-	RecordNotification(ctx context.Context, n payment.Notification) (duplicate bool, err error)
-	// PlacePaidOrder places a frozen basket whose payment was accepted.
-	PlacePaidOrder(ctx context.Context, n payment.Notification, actor string, l lease.Lease) (order.Order, bool, error)
+	// RecordNotification keeps a verified notification in the payment
+	// ledger, an accept under lease l (see sqlstore).
+	RecordNotification(ctx context.Context, n payment.Notification, l lease.Lease) (payment.Payment, bool, error)
+	// PlacePaidOrder acts on an accepted payment as Decide says, in one
+	// transaction.
+	PlacePaidOrder(ctx context.Context, p payment.Payment, actor string, l lease.Lease) (Paid, error)
 	DeclineBasket(ctx context.Context, n payment.Notification) error
-	UnhandledAccepted(ctx context.Context, olderThan time.Time, limit int) ([]payment.Notification, error)
+	MovePayment(ctx context.Context, m payment.Move) error
+	ClaimDuePayments(ctx context.Context, owner string, now, until time.Time, limit int) ([]payment.Payment, error)
+	GetPayment(ctx context.Context, id int64) (payment.Payment, error)
+}
+
+// Observer is told of payments that need a person.
+type Observer interface {
+	PaymentNeedsAttention(p payment.Payment)
 }
 
 // ErrChanged is returned when a stored basket cannot be checked out as it
@@ -68,8 +78,12 @@ type Service struct {
 	ServiceUsers []string
 	// PublicURL is the service's own base URL, for payment pages.
 	PublicURL string
-	Log       *slog.Logger
-	Now       func() time.Time
+	Observer  Observer
+	// PaymentTries bounds how often one payment is tried (placed, or
+	// credited back) before it needs a person (0: MaxPaymentTries).
+	PaymentTries int
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -402,96 +416,213 @@ func (s *Service) place(ctx context.Context, actor string, write func(lease.Leas
 
 // Result is what a notification led to.
 type Result struct {
-	Order    *order.Order // the order placed (or placed before, for a replay)
+	Payment  payment.Payment
+	Order    *order.Order // the order placed (or placed before, for a replay or a second payment)
 	Declined bool
+	// Replayed: the notification, or the payment it tells of, was seen
+	// before; nothing was done twice.
 	Replayed bool
-	// Held: the payment was taken for a seat the learner holds already; it
-	// is recorded for a person to refund.
-	Held bool
+	// Refunded: the money was given back (RefundPending: it will be, by the
+	// worker, or a person if that keeps failing).
+	Refunded, RefundPending bool
 }
 
-// Handle acts on a verified notification. The notification is recorded
-// first, so a crash before the order is placed leaves evidence for the
-// reconciler. A replay places nothing twice and reports the order.
+// MaxPaymentTries bounds how often the reconciler tries to place, or the
+// refund worker to credit, one payment before it needs a person.
+const MaxPaymentTries = 8
+
+// Handle acts on a verified notification. It is recorded first, in the
+// payment ledger, so that a crash before the order is placed leaves work
+// for the reconciler; every accepted amount then ends in its order, an
+// automatic refund, or a payment needing attention. A redelivery does
+// nothing twice. No money taken is ever answered with an error of the
+// request: the gateway would redeliver for days.
 func (s *Service) Handle(ctx context.Context, n payment.Notification) (Result, error) {
 	if err := n.Valid(); err != nil {
 		return Result{}, err
 	}
-	dup, err := s.Store.RecordNotification(ctx, n)
+	l := s.Fulfill.NewLease("payment")
+	p, dup, err := s.Store.RecordNotification(ctx, n, l)
 	if err != nil {
 		return Result{}, err
 	}
-	if n.Decision == payment.Decline {
-		if dup {
-			return Result{Declined: true, Replayed: true}, nil
+	if dup {
+		r := Result{Payment: p, Replayed: true, Declined: p.State == payment.StateDeclined}
+		if p.OrderNumber != "" {
+			r.Order = &order.Order{Number: p.OrderNumber}
 		}
-		s.Log.Info("payment declined", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference)
-		return Result{Declined: true}, s.Store.DeclineBasket(ctx, n)
+		return r, nil
 	}
-	return s.accept(ctx, n, dup)
+	if n.Decision == payment.Decline {
+		s.Log.Info("payment declined", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference)
+		return Result{Payment: p, Declined: true}, s.Store.DeclineBasket(ctx, n)
+	}
+	return s.settle(ctx, p, l)
 }
 
-func (s *Service) accept(ctx context.Context, n payment.Notification, dup bool) (Result, error) {
-	actor := "processor:" + n.Processor
-	l := s.Fulfill.NewLease("payment")
-	o, placed, err := s.Store.PlacePaidOrder(ctx, n, actor, l)
-	switch {
-	case errors.Is(err, order.ErrAlreadyPurchased):
-		// The money was taken: the gateway must not be told no, or it
-		// redelivers for days. The store marked the notification.
-		s.Log.Error("payment taken for a seat already held: refund it", "processor", n.Processor, "basket", n.BasketID,
-			"reference", n.Reference, "error", err)
-		return Result{Held: true}, nil
-	case errors.Is(err, payment.ErrAmountMismatch):
-		s.Log.Error("payment refused: amount mismatch", "processor", n.Processor, "basket", n.BasketID, "reference", n.Reference, "error", err)
-		return Result{}, err
-	case err != nil:
-		return Result{}, err
-	case !placed:
-		return Result{Order: &o, Replayed: true}, nil
+// settle acts on an accepted payment held under l: place its order, or
+// give it back.
+func (s *Service) settle(ctx context.Context, p payment.Payment, l lease.Lease) (Result, error) {
+	actor := "processor:" + p.Processor
+	paid, err := s.Store.PlacePaidOrder(ctx, p, actor, l)
+	if err != nil {
+		return Result{Payment: p}, err
 	}
-	s.Log.Info("order_placed", "order", o.Number, "processor", n.Processor, "reference", n.Reference, "duplicate_notification", dup)
+	switch {
+	case paid.Replay:
+		return Result{Payment: p, Order: &paid.Order, Replayed: true}, nil
+	case paid.Refund != "":
+		p.State, p.Cause = payment.StateRefundDue, paid.Refund
+		if p.OrderNumber == "" {
+			p.OrderNumber = paid.Order.Number
+		}
+		s.Log.Warn("payment refunded automatically", "processor", p.Processor, "basket", p.BasketID, "reference", p.Reference,
+			"amount", p.Amount.String(), "currency", p.Amount.Currency, "cause", paid.Refund)
+		r := s.refund(ctx, p, l.Owner)
+		if paid.Order.Number != "" {
+			r.Order = &paid.Order
+		}
+		return r, nil
+	}
+	o := paid.Order
+	s.Log.Info("order_placed", "order", o.Number, "processor", p.Processor, "reference", p.Reference)
 	done, err := s.Fulfill.Run(ctx, fulfillment.Claim{Order: o, Lines: o.Lines, Owner: l.Owner}, actor)
 	if err != nil {
 		s.Log.Error("fulfill after payment", "order", o.Number, "error", err)
 		done = o
 	}
-	return Result{Order: &done}, nil
+	return Result{Payment: p, Order: &done}, nil
 }
 
-// Reconcile places the orders of accepted payments recorded before
-// olderThan that no order followed, and returns how many it placed.
-func (s *Service) Reconcile(ctx context.Context, olderThan time.Time) (int, error) {
-	ns, err := s.Store.UnhandledAccepted(ctx, olderThan, 100)
+// refund credits a refund_due payment held by owner back through its
+// processor. A failure is retried with backoff by the payment worker, and
+// after MaxPaymentTries the payment needs a person.
+func (s *Service) refund(ctx context.Context, p payment.Payment, owner string) Result {
+	var ref string
+	proc, err := s.Processor(p.Processor)
+	if err == nil {
+		ref, err = proc.IssueCredit(context.WithoutCancel(ctx), p.OrderNumber, p.Reference, p.Amount, fmt.Sprintf("payment-%d", p.ID))
+	}
+	if err == nil {
+		err = s.Store.MovePayment(ctx, payment.Move{ID: p.ID, From: payment.StateRefundDue, To: payment.StateRefunded, Owner: owner,
+			CreditReference: ref, Attempt: true})
+		if err == nil {
+			return Result{Payment: p, Refunded: true}
+		}
+	}
+	s.retryLater(ctx, p, owner, fmt.Sprintf("%s; the refund failed: %v", p.Cause, err))
+	return Result{Payment: p, RefundPending: true}
+}
+
+// retryLater schedules another try of a payment held by owner, or, when
+// its tries are spent, hands it to a person.
+func (s *Service) retryLater(ctx context.Context, p payment.Payment, owner, cause string) {
+	m := payment.Move{ID: p.ID, From: p.State, To: p.State, Owner: owner, Attempt: true}
+	tries := s.PaymentTries
+	if tries <= 0 {
+		tries = MaxPaymentTries
+	}
+	if p.Attempts+1 >= tries {
+		m.To, m.Cause = payment.StateAttention, cause
+		s.Log.Error("payment needs attention", "payment", p.ID, "processor", p.Processor, "reference", p.Reference,
+			"amount", p.Amount.String(), "currency", p.Amount.Currency, "cause", cause)
+		if s.Observer != nil {
+			s.Observer.PaymentNeedsAttention(p)
+		}
+	} else {
+		next := s.now().Add(s.Fulfill.Policy.Delay(p.Attempts+1, 0))
+		m.Next = &next
+	}
+	if err := s.Store.MovePayment(ctx, m); err != nil {
+		s.Log.Error("schedule payment", "payment", p.ID, "error", err)
+	}
+}
+
+// Reconcile works the payments that are due: accepted payments whose
+// handler died or failed before it placed them, and refunds that failed
+// before. It returns how many it settled.
+func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	now := s.now()
+	l := s.Fulfill.NewLease("reconciler")
+	due, err := s.Store.ClaimDuePayments(ctx, l.Owner, now, l.Until, 100)
 	if err != nil {
 		return 0, err
 	}
-	placed := 0
-	for _, n := range ns {
-		r, err := s.accept(ctx, n, true)
-		if err != nil {
-			s.Log.Error("reconcile payment", "processor", n.Processor, "reference", n.Reference, "basket", n.BasketID, "error", err)
-			continue
-		}
-		if !r.Replayed && r.Order != nil {
-			placed++
-			s.Log.Warn("reconciled a payment that had no order", "order", r.Order.Number, "reference", n.Reference)
+	settled := 0
+	for _, p := range due {
+		switch p.State {
+		case payment.StateReceived:
+			r, err := s.settle(ctx, p, l)
+			if err != nil {
+				s.Log.Error("reconcile payment", "payment", p.ID, "processor", p.Processor, "reference", p.Reference, "error", err)
+				s.retryLater(ctx, p, l.Owner, fmt.Sprintf("the order could not be placed: %v", err))
+				continue
+			}
+			settled++
+			if r.Order != nil && !r.Replayed {
+				s.Log.Warn("reconciled a payment that had no order", "order", r.Order.Number, "reference", p.Reference)
+			}
+		case payment.StateRefundDue:
+			if r := s.refund(ctx, p, l.Owner); r.Refunded {
+				settled++
+			}
 		}
 	}
-	return placed, nil
+	return settled, nil
 }
 
-// RunReconciler reconciles every interval until ctx ends; a notification
-// is left alone for grace after it arrived, the time its own request needs.
-func (s *Service) RunReconciler(ctx context.Context, interval, grace time.Duration) {
+// RunReconciler reconciles every interval until ctx ends.
+func (s *Service) RunReconciler(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
-		if _, err := s.Reconcile(ctx, s.now().Add(-grace)); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := s.Reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.Log.Error("reconcile", "error", err)
 		}
 	}
+}
+
+// RefundPayment is a person's one-click refund of a payment needing
+// attention.
+func (s *Service) RefundPayment(ctx context.Context, id int64, actor string) (payment.Payment, error) {
+	l := s.Fulfill.NewLease("staff-refund")
+	p, err := s.takeAttention(ctx, id, payment.StateRefundDue, l, "refund asked by "+actor)
+	if err != nil {
+		return p, err
+	}
+	s.refund(ctx, p, l.Owner)
+	return s.Store.GetPayment(ctx, id)
+}
+
+// PlacePayment is a person's one-click "place the order" of a payment
+// needing attention (after they fixed what stopped it).
+func (s *Service) PlacePayment(ctx context.Context, id int64, actor string) (payment.Payment, error) {
+	l := s.Fulfill.NewLease("staff-place")
+	p, err := s.takeAttention(ctx, id, payment.StateReceived, l, "")
+	if err != nil {
+		return p, err
+	}
+	if _, err := s.settle(ctx, p, l); err != nil {
+		s.retryLater(ctx, p, l.Owner, fmt.Sprintf("the order could not be placed: %v", err))
+	}
+	return s.Store.GetPayment(ctx, id)
+}
+
+// takeAttention moves a payment needing attention to state to, held by l.
+func (s *Service) takeAttention(ctx context.Context, id int64, to payment.State, l lease.Lease, cause string) (payment.Payment, error) {
+	p, err := s.Store.GetPayment(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	if p.State != payment.StateAttention {
+		return p, fmt.Errorf("%w: payment %d is %s", payment.ErrNotActionable, id, p.State)
+	}
+	if err := s.Store.MovePayment(ctx, payment.Move{ID: id, From: payment.StateAttention, To: to, Cause: cause, Next: &l.Until, Lease: &l}); err != nil {
+		return p, err
+	}
+	p.State, p.Attempts = to, 0
+	return p, nil
 }

@@ -27,6 +27,16 @@ type Config struct {
 	File      string
 	Demo      bool
 
+	// JWTJWKSet is the LMS's public JWK set (JSON), which verifies
+	// RS256/384/512 and ES256 tokens, such as its RS512 JWT cookie pair.
+	JWTJWKSet string
+	// JWTIssuers, when set, lists the accepted iss values (comma-separated).
+	JWTIssuers string
+	// JWTAudience, when set, must match the tokens' aud.
+	JWTAudience string
+	// JWTMaxLifetime refuses tokens with iat whose exp is further away.
+	JWTMaxLifetime time.Duration
+
 	LMSTimeout       time.Duration
 	RetryBase        time.Duration
 	RetryCap         time.Duration
@@ -73,6 +83,10 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.LMSURL, "lms-url", "", "LMS root URL (Enrollment API)")
 	fs.StringVar(&c.LMSAPIKey, "lms-api-key", "", "LMS server-to-server key (X-Edx-Api-Key)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret of the JWTs")
+	fs.StringVar(&c.JWTJWKSet, "jwt-public-signing-jwk-set", "", "the LMS's public JWK set (JSON, JWT_PUBLIC_SIGNING_JWK_SET): verifies RS256/RS384/RS512/ES256 tokens by kid")
+	fs.StringVar(&c.JWTIssuers, "jwt-issuers", "", "accepted JWT issuers (iss), comma-separated (empty: any)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required JWT audience (aud) (empty: any)")
+	fs.DurationVar(&c.JWTMaxLifetime, "jwt-max-lifetime", 24*time.Hour, "refuse JWTs whose exp is further than this from their iat (0: no bound)")
 	fs.StringVar(&c.Partner, "partner", "EDX", "partner short code, the order-number prefix")
 	fs.StringVar(&c.File, "config", "", "YAML file with more settings (flag names as keys, and modules:)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo course and, without --lms-url, run the LMS stand-in in-process")

@@ -45,7 +45,11 @@ const (
 // Notification is a processor's word that a basket was paid or declined.
 type Notification struct {
 	Processor string
-	Reference string // the processor's transaction id
+	// EventID is the processor's id of this notification, the key that a
+	// redelivery repeats (Stripe's event id). A decline and a later accept
+	// of the same payment are two events.
+	EventID   string
+	Reference string // the processor's id of the payment (transaction, PaymentIntent)
 	BasketID  int64
 	Amount    money.Amount
 	Decision  Decision
@@ -100,6 +104,8 @@ const MaxReference = 255
 // sane length, and a raw body that is valid UTF-8 text without NUL.
 func (n Notification) Valid() error {
 	switch {
+	case n.EventID == "" || len(n.EventID) > MaxReference || !utf8.ValidString(n.EventID) || strings.IndexByte(n.EventID, 0) >= 0:
+		return fmt.Errorf("%w: the event id must be 1 to %d characters of text", ErrInvalid, MaxReference)
 	case n.Reference == "" || len(n.Reference) > MaxReference || !utf8.ValidString(n.Reference) || strings.IndexByte(n.Reference, 0) >= 0:
 		return fmt.Errorf("%w: the reference must be 1 to %d characters of text", ErrInvalid, MaxReference)
 	case !utf8.Valid(n.Raw) || bytes.IndexByte(n.Raw, 0) >= 0:

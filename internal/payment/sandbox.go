@@ -27,11 +27,16 @@ type Sandbox struct {
 
 	mu         sync.Mutex
 	creditFail error
+	credited   map[string]bool // by key: a retried credit is paid once, as gateways de-duplicate
+	credits    []string
 }
 
 // SandboxNotification is the body of POST /payment/sandbox/notify/.
 type SandboxNotification struct {
-	BasketID  int64    `json:"basket_id"`
+	BasketID int64 `json:"basket_id"`
+	// EventID names this notification; redeliveries repeat it (default:
+	// reference and decision).
+	EventID   string   `json:"event_id,omitempty"`
 	Reference string   `json:"reference"`
 	Amount    string   `json:"amount"`
 	Currency  string   `json:"currency"`
@@ -81,7 +86,12 @@ func (s *Sandbox) ParseNotification(_ context.Context, h http.Header, body []byt
 	if err != nil {
 		return Notification{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return Notification{Processor: SandboxName, Reference: in.Reference, BasketID: in.BasketID, Amount: amt, Decision: in.Decision, Raw: body}, nil
+	event := in.EventID
+	if event == "" {
+		event = in.Reference + ":" + string(in.Decision)
+	}
+	return Notification{Processor: SandboxName, EventID: event, Reference: in.Reference, BasketID: in.BasketID, Amount: amt,
+		Decision: in.Decision, Raw: body}, nil
 }
 
 func mustHex(s string) []byte { b, _ := hex.DecodeString(s); return b }
@@ -94,7 +104,22 @@ func (s *Sandbox) IssueCredit(_ context.Context, orderNumber, reference string, 
 	if s.creditFail != nil {
 		return "", fmt.Errorf("%w: %v", ErrCredit, s.creditFail)
 	}
+	if !s.credited[key] {
+		if s.credited == nil {
+			s.credited = map[string]bool{}
+		}
+		s.credited[key] = true
+		s.credits = append(s.credits, amount.String()+" "+amount.Currency)
+	}
 	return "credit-" + key, nil
+}
+
+// Credits lists the amounts the sandbox gateway gave back, in order
+// ("49.00 USD"), once per credit key.
+func (s *Sandbox) Credits() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.credits...)
 }
 
 // FailCredits makes the sandbox gateway refuse credits with err (nil heals),

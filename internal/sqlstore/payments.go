@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/checkout"
 	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
@@ -34,31 +34,190 @@ func (db *DB) FreezeBasket(ctx context.Context, b basket.Basket, processor strin
 	return id, err
 }
 
-// RecordNotification keeps a processor's notification before anything acts
-// on it. A notification seen before (same processor and reference) returns
-// duplicate = true and changes nothing.
-func (db *DB) RecordNotification(ctx context.Context, n payment.Notification) (duplicate bool, err error) {
-	res, err := db.wr.ExecContext(ctx, `INSERT INTO payment_notifications (processor, reference, basket_id, decision, amount_minor, currency, raw, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (processor, reference) DO NOTHING`,
-		n.Processor, n.Reference, n.BasketID, string(n.Decision), n.Amount.Minor, n.Amount.Currency, string(n.Raw), db.ts(db.clock()))
-	if err != nil {
-		if isForeignKey(err) {
-			return false, fmt.Errorf("%w: basket %d does not exist", payment.ErrInvalid, n.BasketID)
-		}
-		return false, fmt.Errorf("record notification: %w", err)
+// RecordNotification keeps a verified notification in the payment ledger
+// before anything acts on it. An accept is written received, under the
+// handler's lease l and due when that lease ends, so that a handler killed
+// before it placed the order leaves work for the reconciler. A
+// notification seen before (same processor and event id) returns the row
+// as it stands with duplicate = true and changes nothing.
+func (db *DB) RecordNotification(ctx context.Context, n payment.Notification, l lease.Lease) (p payment.Payment, duplicate bool, err error) {
+	now := db.clock()
+	state, next, owner, until := payment.StateDeclined, any(nil), any(nil), any(nil)
+	if n.Decision == payment.Accept {
+		state, next, owner, until = payment.StateReceived, db.ts(l.Until), l.Owner, db.ts(l.Until)
 	}
-	rows, _ := res.RowsAffected()
-	return rows == 0, nil
+	err = db.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `INSERT INTO payments (processor, event_id, reference, basket_id, decision, amount_minor, currency,
+			raw, state, next_attempt_at, lease_owner, lease_until, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+			ON CONFLICT (processor, event_id) DO NOTHING RETURNING `+paymentCols, n.Processor, n.EventID, n.Reference, n.BasketID,
+			string(n.Decision), n.Amount.Minor, n.Amount.Currency, string(n.Raw), state, next, owner, until, db.ts(now))
+		if err != nil {
+			return fmt.Errorf("record notification: %w", err)
+		}
+		ps, err := scanPayments(rows)
+		if err != nil {
+			return err
+		}
+		if len(ps) == 1 {
+			p = ps[0]
+			return nil
+		}
+		duplicate = true
+		p, err = db.paymentBy(ctx, tx, `processor = $1 AND event_id = $2`, n.Processor, n.EventID)
+		return err
+	})
+	return p, duplicate, err
 }
 
-func isForeignKey(err error) bool {
-	return strings.Contains(strings.ToLower(err.Error()), "foreign key")
+const paymentCols = `id, processor, event_id, reference, basket_id, decision, amount_minor, currency, raw, state, cause, order_number,
+	credit_reference, attempts, next_attempt_at, created_at, updated_at`
+
+func scanPayments(rows *sql.Rows) ([]payment.Payment, error) {
+	defer rows.Close()
+	var out []payment.Payment
+	for rows.Next() {
+		var p payment.Payment
+		var raw string
+		var next, created, updated nullTime
+		if err := rows.Scan(&p.ID, &p.Processor, &p.EventID, &p.Reference, &p.BasketID, &p.Decision, &p.Amount.Minor, &p.Amount.Currency,
+			&raw, &p.State, &p.Cause, &p.OrderNumber, &p.CreditReference, &p.Attempts, &next, &created, &updated); err != nil {
+			return nil, err
+		}
+		p.Raw, p.NextAttemptAt, p.CreatedAt, p.UpdatedAt = []byte(raw), next.ptr(), created.Time, updated.Time
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
-func (db *DB) markNotification(ctx context.Context, tx *Tx, n payment.Notification, outcome string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
-		db.ts(now), outcome, n.Processor, n.Reference)
-	return err
+func (db *DB) paymentBy(ctx context.Context, q querier, where string, args ...any) (payment.Payment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE `+where, args...)
+	if err != nil {
+		return payment.Payment{}, fmt.Errorf("read payment: %w", err)
+	}
+	ps, err := scanPayments(rows)
+	if err != nil {
+		return payment.Payment{}, err
+	}
+	if len(ps) == 0 {
+		return payment.Payment{}, fmt.Errorf("payment: %w", payment.ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+// GetPayment returns a payment of the ledger; payment.ErrNotFound.
+func (db *DB) GetPayment(ctx context.Context, id int64) (payment.Payment, error) {
+	return db.paymentBy(ctx, db.rd, `id = $1`, id)
+}
+
+// ListPayments returns payments in state (all states when empty), newest
+// first, with keyset paging by id.
+func (db *DB) ListPayments(ctx context.Context, state payment.State, afterID int64, limit int) ([]payment.Payment, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	where, args := `1 = 1`, []any{}
+	if state != "" {
+		args = append(args, state)
+		where += fmt.Sprintf(" AND state = $%d", len(args))
+	}
+	if afterID > 0 {
+		args = append(args, afterID)
+		where += fmt.Sprintf(" AND id < $%d", len(args))
+	}
+	rows, err := db.rd.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE `+where+fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	return scanPayments(rows)
+}
+
+// PaymentsNeedingAttention counts the payments a person must act on.
+func (db *DB) PaymentsNeedingAttention(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.rd.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments WHERE state = $1`, payment.StateAttention).Scan(&n)
+	return n, err
+}
+
+// MovePayment moves a payment from one state to another through the
+// ledger's table, with compare-and-set on its state and, when owner is
+// set, on its lease. The move writes cause, credit reference and the next
+// attempt (nil: not scheduled; the lease is released) and counts an
+// attempt when attempt is set. A Refunded payment of an order's basket
+// leaves a Refunded event on that order. payment.ErrConflict when another
+// actor moved it first.
+func (db *DB) MovePayment(ctx context.Context, m payment.Move) error {
+	if err := payment.States.Check(m.From, m.To); err != nil {
+		return err
+	}
+	now := db.clock()
+	return db.tx(ctx, func(tx *Tx) error {
+		return db.movePayment(ctx, tx, m, now)
+	})
+}
+
+func (db *DB) movePayment(ctx context.Context, tx *Tx, m payment.Move, now time.Time) error {
+	inc := 0
+	if m.Attempt {
+		inc = 1
+	}
+	owner, until := any(nil), any(nil)
+	if m.Lease != nil {
+		owner, until = m.Lease.Owner, db.ts(m.Lease.Until)
+	}
+	args := []any{m.To, m.Cause, m.CreditReference, inc, db.tsp(m.Next), owner, until, db.ts(now), m.ID, m.From}
+	where := `id = $9 AND state = $10`
+	if m.Owner != "" {
+		args = append(args, m.Owner)
+		where += ` AND lease_owner = $11`
+	}
+	var p payment.Payment
+	rows, err := tx.QueryContext(ctx, `UPDATE payments SET state = $1, cause = CASE WHEN $2 = '' THEN cause ELSE $2 END,
+		credit_reference = CASE WHEN $3 = '' THEN credit_reference ELSE $3 END, attempts = attempts + $4,
+		next_attempt_at = $5, lease_owner = $6, lease_until = $7, updated_at = $8,
+		order_number = CASE WHEN order_number = '' THEN `+fmt.Sprintf("$%d", len(args)+1)+` ELSE order_number END
+		WHERE `+where+` RETURNING `+paymentCols, append(args, m.OrderNumber)...)
+	if err != nil {
+		return fmt.Errorf("move payment %d: %w", m.ID, err)
+	}
+	ps, err := scanPayments(rows)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("payment %d (%s → %s): %w", m.ID, m.From, m.To, payment.ErrConflict)
+	}
+	p = ps[0]
+	if m.To != payment.StateRefunded || p.OrderNumber == "" {
+		return nil
+	}
+	// The credit is on the order's record too, where support looks.
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (order_id, processor, event_type, amount_minor, currency, reference, created_at)
+		SELECT id, $1, 'Refunded', $2, $3, $4, $5 FROM orders WHERE number = $6`,
+		p.Processor, p.Amount.Minor, p.Amount.Currency, p.CreditReference, db.ts(now), p.OrderNumber)
+	if err != nil {
+		return fmt.Errorf("record automatic refund: %w", err)
+	}
+	return nil
+}
+
+// ClaimDuePayments leases, for owner until until, the payments whose next
+// attempt is due (received ones whose handler died or failed, refunds due),
+// soonest first.
+func (db *DB) ClaimDuePayments(ctx context.Context, owner string, now, until time.Time, limit int) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := db.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE payments SET lease_owner = $1, lease_until = $2
+			WHERE id IN (SELECT id FROM payments WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+				ORDER BY next_attempt_at LIMIT $4`+db.skipLocked()+`)
+			RETURNING `+paymentCols, owner, db.ts(until), db.ts(now), limit)
+		if err != nil {
+			return fmt.Errorf("claim due payments: %w", err)
+		}
+		out, err = scanPayments(rows)
+		return err
+	})
+	return out, err
 }
 
 // frozenBasket locks a basket row and reads what placing it needs.
@@ -99,118 +258,112 @@ func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, 
 	return status, b, processor, rows.Err()
 }
 
-// PlacePaidOrder places the order of a frozen basket whose payment was
-// accepted: payment source and "Paid" event, the order and its lines
-// (leased by owner, due at leaseUntil), the basket submitted, the
-// notification marked handled, all in one transaction. If the basket was
-// already placed it returns that order with placed = false: a replayed
-// notification places nothing twice.
-func (db *DB) PlacePaidOrder(ctx context.Context, n payment.Notification, actor string, l lease.Lease) (o order.Order, placed bool, err error) {
+// PlacePaidOrder acts on an accepted payment of the ledger (state
+// received, leased by l.Owner) in one transaction, under the basket's row
+// lock: checkout.Decide says what it does. Placed: the order and its lines
+// (leased by l, due when it ends), payment source, "Paid" event, basket
+// Submitted, payment placed. Replayed: the payment is marked so and the
+// order returned. Refund: the payment is refund_due, still leased by l so
+// that its handler credits it now and the worker only if the handler dies.
+// A seat the learner already holds is a refund too (the holder index
+// refused the order).
+func (db *DB) PlacePaidOrder(ctx context.Context, p payment.Payment, actor string, l lease.Lease) (checkout.Paid, error) {
 	now := db.clock()
-	var existing string
-	err = db.tx(ctx, func(tx *Tx) error {
-		status, b, processor, err := db.lockBasket(ctx, tx, n.BasketID)
+	var out checkout.Paid
+	err := db.tx(ctx, func(tx *Tx) error {
+		out = checkout.Paid{}
+		f, b, err := db.basketFacts(ctx, tx, p)
 		if err != nil {
 			return err
 		}
-		if status == "Submitted" {
-			if err := tx.QueryRowContext(ctx, `SELECT number FROM orders WHERE basket_id = $1`, n.BasketID).Scan(&existing); err != nil {
-				return fmt.Errorf("order of basket %d: %w", n.BasketID, err)
-			}
-			return db.markNotification(ctx, tx, n, "duplicate: order "+existing, now)
+		out.Disposition = checkout.Decide(f, p)
+		switch {
+		case out.Replay:
+			out.Order.Number = f.OrderNumber
+			return db.movePayment(ctx, tx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StateReplayed, Owner: l.Owner,
+				OrderNumber: f.OrderNumber}, now)
+		case out.Refund != "":
+			out.Order.Number = f.OrderNumber
+			return db.movePayment(ctx, tx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StateRefundDue, Owner: l.Owner,
+				Cause: out.Refund, OrderNumber: f.OrderNumber, Next: &l.Until, Lease: &l}, now)
 		}
-		if status != "Frozen" || processor != n.Processor {
-			return fmt.Errorf("%w: basket %d is %s (processor %q)", basket.ErrNotFrozen, n.BasketID, status, processor)
-		}
-		if n.Amount.Minor != b.Total || n.Amount.Currency != b.Currency {
-			if err := db.markNotification(ctx, tx, n, "refused: amount mismatch", now); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: paid %s %s, basket %d costs %s %s", payment.ErrAmountMismatch, n.Amount, n.Amount.Currency,
-				n.BasketID, money.Format(b.Total, b.Currency), b.Currency)
-		}
-		o = order.Order{User: b.Owner, BasketID: b.ID, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
+		o := order.Order{User: b.Owner, BasketID: b.ID, Status: order.StatusOpen, Currency: b.Currency, TotalMinor: b.Total, DatePlaced: now, UpdatedAt: now}
 		if err := db.insertOrder(ctx, tx, &o, b, actor, l, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_sources (order_id, processor, reference, amount_debited_minor, currency, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, o.ID, n.Processor, n.Reference, n.Amount.Minor, n.Amount.Currency, db.ts(now)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6)`, o.ID, p.Processor, p.Reference, p.Amount.Minor, p.Amount.Currency, db.ts(now)); err != nil {
 			return fmt.Errorf("insert payment source: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_events (order_id, processor, event_type, amount_minor, currency, reference, created_at)
-			VALUES ($1, $2, 'Paid', $3, $4, $5, $6)`, o.ID, n.Processor, n.Amount.Minor, n.Amount.Currency, n.Reference, db.ts(now)); err != nil {
+			VALUES ($1, $2, 'Paid', $3, $4, $5, $6)`, o.ID, p.Processor, p.Amount.Minor, p.Amount.Currency, p.Reference, db.ts(now)); err != nil {
 			return fmt.Errorf("insert payment event: %w", err)
 		}
-		if err := db.moveBasket(ctx, tx, b.ID, basket.StatusFrozen, basket.StatusSubmitted, now, ""); err != nil {
+		if err := db.moveBasket(ctx, tx, b.ID, f.Status, basket.StatusSubmitted, now, ""); err != nil {
 			return err
 		}
-		placed = true
-		return db.markNotification(ctx, tx, n, "order placed: "+o.Number, now)
+		out.Order = o
+		return db.movePayment(ctx, tx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StatePlaced, Owner: l.Owner,
+			OrderNumber: o.Number}, now)
 	})
+	if errors.Is(err, order.ErrAlreadyPurchased) {
+		out = checkout.Paid{Disposition: checkout.Disposition{Refund: checkout.CauseHeld}}
+		err = db.MovePayment(ctx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StateRefundDue, Owner: l.Owner,
+			Cause: out.Refund, Next: &l.Until, Lease: &l})
+	}
 	if err != nil {
-		// The refusal itself is recorded; only the order is not placed. A
-		// payment for a seat already held stays on record for a refund.
-		outcome := ""
-		switch {
-		case errors.Is(err, payment.ErrAmountMismatch):
-			outcome = "refused: amount mismatch"
-		case errors.Is(err, order.ErrAlreadyPurchased):
-			outcome = "needs attention: paid for a seat the learner already holds; refund it"
-		}
-		if outcome != "" {
-			_, _ = db.wr.ExecContext(ctx, `UPDATE payment_notifications SET handled_at = $1, outcome = $2 WHERE processor = $3 AND reference = $4`,
-				db.ts(now), outcome, n.Processor, n.Reference)
-		}
-		return o, false, err
+		return checkout.Paid{}, err
 	}
-	if existing != "" {
-		o, err = db.GetOrder(ctx, existing)
-		return o, false, err
+	if out.Replay {
+		o, err := db.GetOrder(ctx, out.Order.Number)
+		out.Order = o
+		return out, err
 	}
-	return o, placed, nil
+	return out, nil
 }
 
-// DeclineBasket thaws a frozen basket after a declined payment.
+// basketFacts locks the payment's basket and reads what checkout.Decide
+// needs, and the basket itself with its total summed from its lines.
+func (db *DB) basketFacts(ctx context.Context, tx *Tx, p payment.Payment) (checkout.BasketFacts, basket.Basket, error) {
+	status, b, _, err := db.lockBasket(ctx, tx, p.BasketID)
+	if errors.Is(err, payment.ErrInvalid) {
+		return checkout.BasketFacts{}, b, nil // no such basket
+	}
+	if err != nil {
+		return checkout.BasketFacts{}, b, err
+	}
+	f := checkout.BasketFacts{Exists: true, Status: basket.Status(status)}
+	if f.Status == basket.StatusSubmitted {
+		err := tx.QueryRowContext(ctx, `SELECT o.number, EXISTS (SELECT 1 FROM payment_sources ps WHERE ps.order_id = o.id
+			AND ps.processor = $2 AND ps.reference = $3) FROM orders o WHERE o.basket_id = $1`, p.BasketID, p.Processor, p.Reference).
+			Scan(&f.OrderNumber, &f.PaidBySame)
+		if err != nil {
+			return f, b, fmt.Errorf("order of basket %d: %w", p.BasketID, err)
+		}
+		return f, b, nil
+	}
+	b.Total, b.Currency, err = linesTotal(b.Lines)
+	if err != nil {
+		return f, b, err
+	}
+	f.Total = money.Amount{Minor: b.Total, Currency: b.Currency}
+	return f, b, nil
+}
+
+// DeclineBasket thaws a frozen basket after a declined payment; a basket
+// in any other status stays as it is.
 func (db *DB) DeclineBasket(ctx context.Context, n payment.Notification) error {
 	now := db.clock()
 	return db.tx(ctx, func(tx *Tx) error {
 		status, _, _, err := db.lockBasket(ctx, tx, n.BasketID)
-		if err != nil {
+		if errors.Is(err, payment.ErrInvalid) {
+			return nil // a decline of nothing we know: nothing to thaw
+		}
+		if err != nil || basket.Status(status) != basket.StatusFrozen {
 			return err
 		}
-		outcome := "declined: basket thawed"
-		if status == "Frozen" {
-			if err := db.moveBasket(ctx, tx, n.BasketID, basket.StatusFrozen, basket.StatusOpen, now, "frozen_at = NULL"); err != nil {
-				return err
-			}
-		} else {
-			outcome = "declined: basket was " + status
-		}
-		return db.markNotification(ctx, tx, n, outcome, now)
+		return db.moveBasket(ctx, tx, n.BasketID, basket.StatusFrozen, basket.StatusOpen, now, "frozen_at = NULL")
 	})
-}
-
-// UnhandledAccepted returns accepted notifications recorded before
-// olderThan that were never acted on: paid, but no order (a crash between
-// the two). The reconciler places their orders.
-func (db *DB) UnhandledAccepted(ctx context.Context, olderThan time.Time, limit int) ([]payment.Notification, error) {
-	rows, err := db.rd.QueryContext(ctx, `SELECT processor, reference, basket_id, amount_minor, currency, raw FROM payment_notifications
-		WHERE handled_at IS NULL AND decision = 'accept' AND created_at < $1 ORDER BY created_at LIMIT $2`, db.ts(olderThan), limit)
-	if err != nil {
-		return nil, fmt.Errorf("unhandled notifications: %w", err)
-	}
-	defer rows.Close()
-	var out []payment.Notification
-	for rows.Next() {
-		var n payment.Notification
-		var raw string
-		if err := rows.Scan(&n.Processor, &n.Reference, &n.BasketID, &n.Amount.Minor, &n.Amount.Currency, &raw); err != nil {
-			return nil, err
-		}
-		n.Decision, n.Raw = payment.Accept, []byte(raw)
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // PaymentEvents returns the payment events of an order, oldest first.

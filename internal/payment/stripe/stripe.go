@@ -179,6 +179,7 @@ func (p *Processor) ParseNotification(_ context.Context, h http.Header, body []b
 	}
 	return payment.Notification{
 		Processor: Name,
+		EventID:   ev.ID,
 		Reference: pi.ID,
 		BasketID:  basketID,
 		Amount:    money.Amount{Minor: minor, Currency: currency},

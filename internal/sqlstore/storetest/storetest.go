@@ -131,7 +131,7 @@ func (f *fixture) freeze(t *testing.T, username, reference string, skus ...strin
 	b := f.basket(t, username, skus...)
 	id, err := f.db.FreezeBasket(f.ctx, b, "sandbox")
 	require.NoError(t, err)
-	return payment.Notification{Processor: "sandbox", Reference: reference, BasketID: id,
+	return payment.Notification{Processor: "sandbox", EventID: reference + ":accept", Reference: reference, BasketID: id,
 		Amount: money.Amount{Minor: b.Total, Currency: b.Currency}, Decision: payment.Accept, Raw: []byte(`{"ref":"` + reference + `"}`)}
 }
 
@@ -139,14 +139,15 @@ func (f *fixture) freeze(t *testing.T, username, reference string, skus ...strin
 func (f *fixture) paid(t *testing.T, username, reference string, skus ...string) order.Order {
 	t.Helper()
 	n := f.freeze(t, username, reference, skus...)
-	dup, err := f.db.RecordNotification(f.ctx, n)
+	owner := "checkout-" + reference
+	l := lease.Lease{Owner: owner, Until: time.Now().Add(time.Minute)}
+	p, dup, err := f.db.RecordNotification(f.ctx, n, l)
 	require.NoError(t, err)
 	require.False(t, dup)
-	owner := "checkout-" + reference
-	o, placed, err := f.db.PlacePaidOrder(f.ctx, n, username, lease.Lease{Owner: owner, Until: time.Now().Add(time.Minute)})
+	paid, err := f.db.PlacePaidOrder(f.ctx, p, username, l)
 	require.NoError(t, err)
-	require.True(t, placed)
-	return f.complete(t, o, owner)
+	require.True(t, paid.Place)
+	return f.complete(t, paid.Order, owner)
 }
 
 // lineIDs returns the ids of ls.
@@ -579,43 +580,66 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		})
 	})
 
-	t.Run("PaymentReplay", func(t *testing.T) {
+	t.Run("PaymentLedger", func(t *testing.T) {
 		f := setup(t)
 		until := time.Now().Add(time.Minute)
+		hold := func(owner string) lease.Lease { return lease.Lease{Owner: owner, Until: until} }
 		n := f.freeze(t, "ann", "pay-1", f.seat[professional])
 		st, err := f.db.BasketStatus(f.ctx, n.BasketID)
 		require.NoError(t, err)
 		require.Equal(t, "Frozen", st)
 		require.EqualValues(t, 10000, n.Amount.Minor)
 
+		// Recorded once per event: a redelivery is a duplicate of the same row.
+		var p payment.Payment
 		for i, want := range []bool{false, true, true} {
-			dup, err := f.db.RecordNotification(f.ctx, n)
+			got, dup, err := f.db.RecordNotification(f.ctx, n, hold("pay-owner-1"))
 			require.NoError(t, err)
 			require.Equal(t, want, dup, "notification %d", i+1)
+			if i == 0 {
+				p = got
+			}
+			require.Equal(t, p.ID, got.ID)
+			require.Equal(t, payment.StateReceived, got.State)
 		}
-		_, err = f.db.RecordNotification(f.ctx, payment.Notification{Processor: "sandbox", Reference: "pay-x", BasketID: 999999,
-			Amount: n.Amount, Decision: payment.Accept})
-		require.ErrorIs(t, err, payment.ErrInvalid, "a notification for no basket")
 
-		o, placed, err := f.db.PlacePaidOrder(f.ctx, n, "ann", lease.Lease{Owner: "pay-owner-1", Until: until})
+		paid, err := f.db.PlacePaidOrder(f.ctx, p, "ann", hold("pay-owner-1"))
 		require.NoError(t, err)
-		require.True(t, placed)
+		require.True(t, paid.Place)
+		o := paid.Order
 		require.Equal(t, fmt.Sprintf("EDX-%d", n.BasketID+100000), o.Number)
 		require.Equal(t, n.BasketID, o.BasketID)
 		require.Equal(t, order.StatusOpen, o.Status)
 		require.EqualValues(t, 10000, o.TotalMinor)
 		require.Len(t, o.Lines, 1)
 		require.Equal(t, f.seat[professional], o.Lines[0].SKU)
+		got, err := f.db.GetPayment(f.ctx, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, payment.StatePlaced, got.State)
+		require.Equal(t, o.Number, got.OrderNumber)
+		require.Nil(t, got.NextAttemptAt, "a placed payment is not scheduled")
 
-		// The processor sends it again, once with the same reference and
-		// once with another: one order, the same number.
-		for _, again := range []payment.Notification{n, {Processor: n.Processor, Reference: "pay-1-retry", BasketID: n.BasketID, Amount: n.Amount, Decision: payment.Accept}} {
-			o2, placed, err := f.db.PlacePaidOrder(f.ctx, again, "ann", lease.Lease{Owner: "pay-owner-2", Until: until})
-			require.NoError(t, err, again.Reference)
-			require.False(t, placed, again.Reference)
-			require.Equal(t, o.Number, o2.Number, again.Reference)
-			require.Equal(t, o.ID, o2.ID, again.Reference)
-		}
+		// Another event of the same payment is a replay; a second payment of
+		// the placed basket is given back.
+		same := n
+		same.EventID = "evt-session-completed"
+		ps, _, err := f.db.RecordNotification(f.ctx, same, hold("pay-owner-2"))
+		require.NoError(t, err)
+		paid, err = f.db.PlacePaidOrder(f.ctx, ps, "ann", hold("pay-owner-2"))
+		require.NoError(t, err)
+		require.True(t, paid.Replay)
+		require.Equal(t, o.ID, paid.Order.ID)
+		second := payment.Notification{Processor: n.Processor, EventID: "pay-1-retry:accept", Reference: "pay-1-retry", BasketID: n.BasketID,
+			Amount: n.Amount, Decision: payment.Accept, Raw: []byte(`{}`)}
+		p2, _, err := f.db.RecordNotification(f.ctx, second, hold("pay-owner-3"))
+		require.NoError(t, err)
+		paid, err = f.db.PlacePaidOrder(f.ctx, p2, "ann", hold("pay-owner-3"))
+		require.NoError(t, err)
+		require.Contains(t, paid.Refund, "second payment")
+		got, err = f.db.GetPayment(f.ctx, p2.ID)
+		require.NoError(t, err)
+		require.Equal(t, payment.StateRefundDue, got.State)
+		require.Equal(t, o.Number, got.OrderNumber)
 		list, err := f.db.ListOrders(f.ctx, order.Filter{Username: "ann"})
 		require.NoError(t, err)
 		require.Len(t, list, 1)
@@ -630,7 +654,18 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		require.NoError(t, err)
 		require.Equal(t, "Submitted", st)
 
-		// A payment of the wrong amount (or currency) places nothing.
+		// The refund is credited: the order shows it too.
+		require.NoError(t, f.db.MovePayment(f.ctx, payment.Move{ID: p2.ID, From: payment.StateRefundDue, To: payment.StateRefunded,
+			Owner: "pay-owner-3", CreditReference: "re_1", Attempt: true}))
+		err = f.db.MovePayment(f.ctx, payment.Move{ID: p2.ID, From: payment.StateRefundDue, To: payment.StateRefunded, Owner: "pay-owner-3"})
+		require.ErrorIs(t, err, payment.ErrConflict, "moved once")
+		evs, err = f.db.PaymentEvents(f.ctx, o.ID)
+		require.NoError(t, err)
+		require.Len(t, evs, 2)
+		require.Equal(t, "Refunded", evs[1].Type)
+		require.Equal(t, "re_1", evs[1].Reference)
+
+		// A payment of the wrong amount (or currency) places nothing and goes back.
 		for _, tc := range []struct {
 			name   string
 			amount money.Amount
@@ -640,12 +675,13 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		} {
 			m := f.freeze(t, "bob", "pay-bob-"+tc.amount.Currency, f.seat[professional])
 			m.Amount = tc.amount
-			dup, err := f.db.RecordNotification(f.ctx, m)
+			pm, dup, err := f.db.RecordNotification(f.ctx, m, hold("pay-bob"))
 			require.NoError(t, err)
 			require.False(t, dup)
-			_, placed, err := f.db.PlacePaidOrder(f.ctx, m, "bob", lease.Lease{Owner: "pay-bob", Until: until})
-			require.ErrorIs(t, err, payment.ErrAmountMismatch, tc.name)
-			require.False(t, placed, tc.name)
+			paid, err := f.db.PlacePaidOrder(f.ctx, pm, "bob", hold("pay-bob"))
+			require.NoError(t, err, tc.name)
+			require.False(t, paid.Place, tc.name)
+			require.Contains(t, paid.Refund, "costs", tc.name)
 			st, err := f.db.BasketStatus(f.ctx, m.BasketID)
 			require.NoError(t, err)
 			require.Equal(t, "Frozen", st, tc.name)
@@ -654,18 +690,54 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		require.NoError(t, err)
 		require.Empty(t, list)
 
-		// A payment through another processor than the basket waits for.
-		w := f.freeze(t, "cat", "pay-cat", f.seat[professional])
-		w.Processor = "stripe"
-		_, placed, err = f.db.PlacePaidOrder(f.ctx, w, "cat", lease.Lease{Owner: "pay-cat", Until: until})
-		require.ErrorIs(t, err, basket.ErrNotFrozen)
-		require.False(t, placed)
-
-		// Every notification recorded was acted on: none is left for the
-		// reconciler.
-		left, err := f.db.UnhandledAccepted(f.ctx, time.Now().Add(time.Hour), 100)
+		// A payment for no basket at all is recorded, and goes back.
+		pn, _, err := f.db.RecordNotification(f.ctx, payment.Notification{Processor: "sandbox", EventID: "pay-x:accept", Reference: "pay-x",
+			BasketID: 999999, Amount: n.Amount, Decision: payment.Accept, Raw: []byte(`{}`)}, hold("pay-x"))
 		require.NoError(t, err)
-		require.Empty(t, left)
+		paid, err = f.db.PlacePaidOrder(f.ctx, pn, "x", hold("pay-x"))
+		require.NoError(t, err)
+		require.Contains(t, paid.Refund, "does not exist")
+
+		// Through another processor than the basket waits for (re-frozen):
+		// placed. Declined, then accepted (the learner retried the card):
+		// placed.
+		w := f.freeze(t, "cat", "pay-cat", f.seat[professional])
+		w.Processor, w.EventID = "stripe", "evt-cat"
+		pw, _, err := f.db.RecordNotification(f.ctx, w, hold("pay-cat"))
+		require.NoError(t, err)
+		paid, err = f.db.PlacePaidOrder(f.ctx, pw, "cat", hold("pay-cat"))
+		require.NoError(t, err)
+		require.True(t, paid.Place)
+		d := f.freeze(t, "dan", "pi-dan", f.seat[professional])
+		dec := d
+		dec.Decision, dec.EventID = payment.Decline, "evt-dan-failed"
+		pd, _, err := f.db.RecordNotification(f.ctx, dec, hold("pay-dan"))
+		require.NoError(t, err)
+		require.Equal(t, payment.StateDeclined, pd.State)
+		require.Nil(t, pd.NextAttemptAt)
+		require.NoError(t, f.db.DeclineBasket(f.ctx, dec))
+		st, err = f.db.BasketStatus(f.ctx, d.BasketID)
+		require.NoError(t, err)
+		require.Equal(t, "Open", st)
+		d.EventID = "evt-dan-succeeded"
+		pa, dup, err := f.db.RecordNotification(f.ctx, d, hold("pay-dan"))
+		require.NoError(t, err)
+		require.False(t, dup, "the success shares the payment's reference, not its event id")
+		paid, err = f.db.PlacePaidOrder(f.ctx, pa, "dan", hold("pay-dan"))
+		require.NoError(t, err)
+		require.True(t, paid.Place)
+
+		// What is left for the worker once the handlers' leases end: the
+		// refunds not yet credited, and nothing received.
+		due, err := f.db.ClaimDuePayments(f.ctx, "worker", time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 100)
+		require.NoError(t, err)
+		for _, p := range due {
+			require.Equal(t, payment.StateRefundDue, p.State, "payment %d", p.ID)
+		}
+		require.Len(t, due, 3, "two wrong amounts and the payment for no basket")
+		again, err := f.db.ClaimDuePayments(f.ctx, "worker2", time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 100)
+		require.NoError(t, err)
+		require.Empty(t, again, "leased by the first worker")
 	})
 
 	t.Run("RedeemCodeRace", func(t *testing.T) {
