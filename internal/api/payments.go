@@ -9,11 +9,14 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"fulfill/internal/apperr"
+	"fulfill/internal/auth"
 	"fulfill/internal/basket"
+	"fulfill/internal/order"
 	"fulfill/internal/payment"
 )
 
@@ -94,22 +97,47 @@ type sandboxView struct {
 	Result                                    string
 }
 
-// handleSandboxPage is the sandbox gateway's hosted payment page (demo).
+// sandboxBasket reads the basket a sandbox page is for, for its owner
+// only: a signed-out visitor is sent to sign in (or answered 401), anyone
+// else sees no such basket. ok is false when the answer was written.
+func sandboxBasket(d Deps, w http.ResponseWriter, r *http.Request, rawID string) (basket.Payable, bool) {
+	u, err := d.Verifier.User(auth.Token(r))
+	if err != nil {
+		if d.Storefront && r.Method == http.MethodGet {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return basket.Payable{}, false
+		}
+		writeError(w, r, logFrom(r), err)
+		return basket.Payable{}, false
+	}
+	id, err := strconv.ParseInt(rawID, 10, 64)
+	var b basket.Payable
+	if err == nil {
+		b, err = d.Store.BasketPayment(r.Context(), id)
+	}
+	if err == nil && b.Username != u.Username {
+		err = order.ErrNotFound
+	}
+	if err != nil {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_ = sandboxPage.Execute(w, sandboxView{Error: "No such basket of yours."})
+		return b, false
+	}
+	return b, true
+}
+
+// handleSandboxPage is the sandbox gateway's hosted payment page, for the
+// basket's owner.
 func handleSandboxPage(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := sandboxView{}
-		id, err := strconv.ParseInt(r.URL.Query().Get("basket_id"), 10, 64)
-		if err == nil {
-			var b basket.Payable
-			b, err = d.Store.BasketPayment(r.Context(), id)
-			v = sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency, Status: string(b.Status)}
+		b, ok := sandboxBasket(d, w, r, r.URL.Query().Get("basket_id"))
+		if !ok {
+			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err != nil {
-			w.WriteHeader(http.StatusNotFound)
-			v.Error = "No such basket."
-		}
-		_ = sandboxPage.Execute(w, v)
+		_ = sandboxPage.Execute(w, sandboxView{ID: b.ID, Username: b.Username, Amount: b.Total.String(), Currency: b.Total.Currency,
+			Status: string(b.Status)})
 	})
 }
 
@@ -118,17 +146,16 @@ func handleSandboxPage(d Deps) http.Handler {
 func handleSandboxDecide(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
-		id, err := strconv.ParseInt(r.FormValue("basket_id"), 10, 64)
 		decision := payment.Decision(r.FormValue("decision"))
-		if err != nil || (decision != payment.Accept && decision != payment.Decline) {
+		if decision != payment.Accept && decision != payment.Decline {
 			writeError(w, r, log, fmt.Errorf("%w: basket_id and decision (accept or decline) are required", errBadRequest))
 			return
 		}
-		b, err := d.Store.BasketPayment(r.Context(), id)
-		if err != nil {
-			writeError(w, r, log, err)
+		b, ok := sandboxBasket(d, w, r, r.FormValue("basket_id"))
+		if !ok {
 			return
 		}
+		id := b.ID
 		p, err := d.Checkout.Processor(payment.SandboxName)
 		if err != nil {
 			writeError(w, r, log, err)
@@ -161,8 +188,16 @@ func handleSandboxDecide(d Deps) http.Handler {
 			}
 		case res.Refunded || res.RefundPending:
 			v.Result = "Paid, but this basket cannot be bought with it (" + res.Payment.Cause + "); the payment is refunded."
+		case res.Declined && d.Storefront:
+			// Back to the basket, where the learner can pay again.
+			http.Redirect(w, r, "/basket/?id="+strconv.FormatInt(id, 10), http.StatusSeeOther)
+			return
 		case res.Declined:
 			v.Status, v.Result = "Open", "Payment declined; the basket is open again."
+		case d.Storefront && res.Order != nil:
+			// The learner lands on their receipt, as after a real gateway.
+			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(res.Order.Number), http.StatusSeeOther)
+			return
 		default:
 			v.Result = fmt.Sprintf("Paid. Order %s is %s.", res.Order.Number, res.Order.Status)
 		}

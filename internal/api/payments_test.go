@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,8 +85,11 @@ func TestPaidSandboxCheckout(t *testing.T) {
 			require.Equal(t, fmt.Sprintf("%s/payment/sandbox/pay/?basket_id=%d", e.srv.URL, b.ID), b.PaymentData.PageURL)
 			require.Equal(t, "Frozen", e.basketStatus(b.ID))
 
-			// The hosted page shows the basket.
-			res, err := http.Get(b.PaymentData.PageURL)
+			// The hosted page shows the basket, to its owner.
+			req, err := http.NewRequest("GET", b.PaymentData.PageURL, nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "JWT "+e.token("ann", false))
+			res, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			page, _ := io.ReadAll(res.Body)
 			res.Body.Close()
@@ -177,12 +182,30 @@ func TestSandboxPageAccept(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sqlstoretest.Engines(t)[0], envOpts{})
 	b := e.startPaid("ann", e.skus["no-id-professional"])
-	res, err := http.PostForm(e.srv.URL+"/payment/sandbox/pay/", map[string][]string{"basket_id": {fmt.Sprint(b.ID)}, "decision": {"accept"}})
-	require.NoError(t, err)
-	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode)
-	require.Contains(t, string(page), fmt.Sprintf("Order EDX-%d is Complete", b.ID+100000))
+	pay := func(token string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("POST", e.srv.URL+"/payment/sandbox/pay/", strings.NewReader(url.Values{"basket_id": {fmt.Sprint(b.ID)},
+			"decision": {"accept"}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if token != "" {
+			req.Header.Set("Authorization", "JWT "+token)
+		}
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	// Nobody but the basket's owner may pay it on the hosted page.
+	require.Equal(t, http.StatusUnauthorized, pay("").StatusCode)
+	require.Equal(t, http.StatusNotFound, pay(e.token("mallory", false)).StatusCode)
+	require.Empty(t, e.ordersOf("ann"))
+	// The owner pays and lands on the receipt.
+	res := pay(e.token("ann", false))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, fmt.Sprintf("/checkout/receipt/?order_number=EDX-%d", b.ID+100000), res.Header.Get("Location"))
+	o := e.order(fmt.Sprintf("EDX-%d", b.ID+100000))
+	require.Equal(t, "Complete", o.Status)
 }
 
 func TestReconcileChargedButNoOrder(t *testing.T) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fulfill/internal/payment"
 	"net/http"
 )
 
@@ -42,8 +43,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// Processors authenticate their notifications with signatures, not JWTs.
 	mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, "sandbox"))
 	mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, "stripe"))
-	if d.Demo {
+	// The sandbox's hosted page, wherever the sandbox is enabled (the demo,
+	// or --sandbox-allow-production); cross-origin posts are refused.
+	if _, err := d.Checkout.Processor(payment.SandboxName); err == nil {
 		mux.Handle("GET /payment/sandbox/pay/{$}", handleSandboxPage(d))
-		mux.Handle("POST /payment/sandbox/pay/{$}", handleSandboxDecide(d))
+		mux.Handle("POST /payment/sandbox/pay/{$}", http.NewCrossOriginProtection().Handler(handleSandboxDecide(d)))
 	}
 }

@@ -113,6 +113,9 @@ func (a *App) build(ctx context.Context) error {
 	host, _ := os.Hostname()
 	owners := lease.NewOwners(host)
 	policy := fulfillment.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap, Attempts: cfg.RetryAttempts, RetryAfterMax: cfg.RetryAfterMax}
+	if _, ok := processors[payment.SandboxName]; ok && !cfg.Demo {
+		log.Warn("the sandbox payment processor is enabled outside --demo (--sandbox-allow-production): it takes no real money, and anyone holding its secret can pay any basket")
+	}
 	if cfg.LMSURL == "" {
 		log.Warn("no LMS is configured (--lms-url ''): seats and entitlements cannot be fulfilled; their lines wait, flagged")
 	}

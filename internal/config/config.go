@@ -62,6 +62,9 @@ type Config struct {
 	PublishCourses   bool
 	DashboardPage    int
 	RetryAfterMax    time.Duration
+	// SandboxAllowProduction lets the sandbox processor (anyone with its
+	// secret can pay) run outside --demo.
+	SandboxAllowProduction bool
 	// Server timeouts of the HTTP listener.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// NoLMS is set when --lms-url was given empty on purpose: the service
@@ -114,6 +117,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret signing the webhook module's requests")
 	fs.BoolVar(&c.PublishCourses, "publish-courses", true, "publish course modes and SKUs to the LMS when a course is saved")
 	fs.IntVar(&c.DashboardPage, "dashboard-page-size", 50, "orders per page of the operators' dashboard")
+	fs.BoolVar(&c.SandboxAllowProduction, "sandbox-allow-production", false, "allow the sandbox payment processor outside --demo (anyone holding its secret can pay)")
 	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", time.Hour, "longest LMS Retry-After obeyed; beyond it a line is retried after this")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "HTTP server: time to read a request's headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP server: time to read a whole request")
@@ -237,6 +241,8 @@ func (c *Config) Validate() error {
 	}
 	for _, p := range c.ProcessorNames() {
 		switch {
+		case p == "sandbox" && !c.Demo && !c.SandboxAllowProduction:
+			return fmt.Errorf("the sandbox processor takes no real money and anyone with its secret can pay: it runs only with --demo, or with --sandbox-allow-production")
 		case p == "sandbox" && c.SandboxSecret == "" && !c.Demo:
 			return fmt.Errorf("the sandbox processor needs --sandbox-secret (or FULFILL_SANDBOX_SECRET)")
 		case p == "stripe" && (c.StripeKey == "" || c.StripeWebhook == ""):

@@ -53,7 +53,9 @@ func TestProcessors(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg := Flags(fs)
 	require.NoError(t, fs.Parse([]string{"--jwt-secret", "s", "--payment-processors", "sandbox", "--lms-url", "http://lms", "--lms-api-key", "k"}))
-	require.ErrorContains(t, Load(fs, cfg, func(string) string { return "" }), "sandbox-secret")
+	require.ErrorContains(t, Load(fs, cfg, func(string) string { return "" }), "sandbox-allow-production", "no sandbox outside the demo unless asked")
+	cfg.SandboxAllowProduction = true
+	require.ErrorContains(t, cfg.Validate(), "sandbox-secret")
 	cfg.Processors = "stripe"
 	require.ErrorContains(t, cfg.Validate(), "stripe-secret-key")
 	cfg.Processors = "paypal"

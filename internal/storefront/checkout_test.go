@@ -3,6 +3,7 @@ package storefront_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -119,10 +120,15 @@ func TestPaidCheckout(t *testing.T) {
 		b, err = e.db.GetBasket(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, basket.Status("Frozen"), b.Status)
-		res, err := http.Get(p.Location)
+		req, err := http.NewRequest("GET", p.Location, nil)
 		require.NoError(t, err)
+		req.Header.Set("Authorization", "JWT "+e.token("ann", false))
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		hosted, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, string(hosted), "100.00 USD", "the hosted page shows the basket to its owner")
 
 		// Back on the basket page: the payment is under way and can go on.
 		page = e.get(add.Location, "ann")
@@ -136,8 +142,11 @@ func TestPaidCheckout(t *testing.T) {
 		// The gateway accepts: the order is placed and the basket page now
 		// leads to the receipt.
 		pay := e.send("POST", "/payment/sandbox/pay/", "", url.Values{"basket_id": {strconv.FormatInt(id, 10)}, "decision": {"accept"}})
-		require.Equal(t, http.StatusOK, pay.Status, pay.Body)
+		require.Equal(t, http.StatusUnauthorized, pay.Status, "only the basket's owner pays it on the hosted page")
+		pay = e.send("POST", "/payment/sandbox/pay/", "ann", url.Values{"basket_id": {strconv.FormatInt(id, 10)}, "decision": {"accept"}})
 		number := fmt.Sprintf("EDX-%d", id+100000)
+		require.Equal(t, http.StatusSeeOther, pay.Status, pay.Body)
+		require.Equal(t, "/checkout/receipt/?order_number="+number, pay.Location, "after Pay the learner lands on the receipt")
 		back := e.get(add.Location, "ann")
 		require.Equal(t, http.StatusSeeOther, back.Status)
 		require.Equal(t, "/checkout/receipt/?order_number="+number, back.Location)

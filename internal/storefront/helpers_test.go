@@ -60,7 +60,7 @@ func newEnv(t *testing.T, engine sqlstore.Engine, o envOpts) *env {
 	a := apptest.New(t, engine, apptest.Options{Configure: func(cfg *config.Config) {
 		cfg.Modules = map[catalog.Class]string{catalog.ClassSeat: "enrollment"}
 		cfg.Demo = !o.notDemo
-		cfg.Processors = "sandbox"
+		cfg.Processors, cfg.SandboxAllowProduction = "sandbox", true
 		cfg.LMSLoginURL, cfg.LMSRegisterURL = o.loginURL, o.registerURL
 		if o.rollout != nil {
 			cfg.SoldCourses, cfg.UnsoldSKUs = strings.Join(o.rollout.Courses, ","), strings.Join(o.rollout.UnsoldSKUs, ",")
