@@ -306,3 +306,36 @@ func handlePaymentAct(d Deps, place bool) http.Handler {
 		writeJSON(w, http.StatusOK, viewPayment(p))
 	})
 }
+
+// handleHostedPay is GET /payment/{processor}/pay/?basket_id=N for a
+// processor with a hosted page (Stripe Checkout): the basket's owner is
+// sent (303) to the processor's page, or to the receipt when the basket
+// was placed already. A signed-out visitor signs in first.
+func handleHostedPay(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		processor := r.PathValue("processor")
+		u, err := d.Verifier.User(auth.Token(r))
+		if err != nil {
+			if d.Storefront {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			writeError(w, r, logFrom(r), err)
+			return
+		}
+		id, err := strconv.ParseInt(r.URL.Query().Get("basket_id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeError(w, r, logFrom(r), fmt.Errorf("basket: %w", order.ErrNotFound))
+			return
+		}
+		page, number, err := d.Checkout.HostedPage(r.Context(), u, id, processor)
+		switch {
+		case err != nil:
+			writeError(w, r, logFrom(r), err)
+		case number != "":
+			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(number), http.StatusSeeOther)
+		default:
+			http.Redirect(w, r, page, http.StatusSeeOther)
+		}
+	})
+}

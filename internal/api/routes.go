@@ -43,6 +43,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// Processors authenticate their notifications with signatures, not JWTs.
 	mux.Handle("POST /payment/sandbox/notify/{$}", handlePaymentNotify(d, "sandbox"))
 	mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, "stripe"))
+	// Processors with a hosted page of their own (Stripe Checkout).
+	mux.Handle("GET /payment/{processor}/pay/{$}", handleHostedPay(d))
 	// The sandbox's hosted page, wherever the sandbox is enabled (the demo,
 	// or --sandbox-allow-production); cross-origin posts are refused.
 	if _, err := d.Checkout.Processor(payment.SandboxName); err == nil {

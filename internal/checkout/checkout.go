@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -625,4 +626,48 @@ func (s *Service) takeAttention(ctx context.Context, id int64, to payment.State,
 	}
 	p.State, p.Attempts = to, 0
 	return p, nil
+}
+
+// HostedPage sends u to the hosted payment page of processor for u's
+// basket id (Stripe Checkout): a basket still Open is frozen for it first;
+// the learner comes back to the basket page, which leads to the receipt
+// once the payment's notification placed the order. A basket already
+// placed answers its order's number instead of a page.
+func (s *Service) HostedPage(ctx context.Context, u order.User, id int64, processor string) (page, orderNumber string, err error) {
+	p, err := s.Processor(processor)
+	if err != nil {
+		return "", "", err
+	}
+	hosted, ok := p.(payment.HostedPage)
+	if !ok {
+		return "", "", fmt.Errorf("%w: %s has no hosted payment page", payment.ErrUnknownProcessor, processor)
+	}
+	sb, err := s.Basket(ctx, u, id)
+	if err != nil {
+		return "", "", err
+	}
+	if placed, ok := placedOrder(sb); ok {
+		return "", placed.Order.Number, nil
+	}
+	if sb.Free() {
+		return "", "", fmt.Errorf("%w: basket %d is free and needs no payment", basket.ErrInvalid, id)
+	}
+	if sb.Status != basket.StatusFrozen || sb.Processor != p.Name() {
+		if err := s.Store.FreezeOpenBasket(ctx, id, p.Name()); err != nil {
+			return "", "", err
+		}
+	}
+	pb := payment.Basket{ID: id, Username: sb.Owner.Username, Email: sb.Owner.Email,
+		Total: money.Amount{Minor: sb.Total, Currency: sb.Currency}}
+	for _, l := range sb.Lines {
+		pb.Lines = append(pb.Lines, payment.Line{Title: l.Product.Title, Quantity: l.Quantity, Unit: l.Product.Stock.Price})
+	}
+	back := strings.TrimRight(s.PublicURL, "/") + "/basket/?id=" + strconv.FormatInt(id, 10)
+	page, err = hosted.Page(ctx, pb, back, back)
+	if err != nil {
+		s.Log.Error("hosted payment page", "basket", id, "processor", p.Name(), "error", err)
+		return "", "", fmt.Errorf("%w: nothing was charged; try again", ErrPaymentPage)
+	}
+	s.Log.Info("payment_started", "basket", id, "user", u.Username, "processor", p.Name(), "hosted", true)
+	return page, "", nil
 }

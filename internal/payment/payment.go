@@ -62,6 +62,22 @@ type Basket struct {
 	Username string
 	Email    string
 	Total    money.Amount
+	// Lines are what the learner buys, for a hosted page that lists them.
+	Lines []Line
+}
+
+// Line is one product of a basket as a payment page shows it.
+type Line struct {
+	Title    string
+	Quantity int
+	Unit     money.Amount
+}
+
+// HostedPage is a processor whose own site hosts the payment (Stripe
+// Checkout): Page returns where to send the learner, who comes back to
+// successURL once paid or to cancelURL.
+type HostedPage interface {
+	Page(ctx context.Context, b Basket, successURL, cancelURL string) (string, error)
 }
 
 // Data is the payment_data of Otto's basket API answer.

@@ -149,6 +149,9 @@ func (p *Processor) ParseNotification(_ context.Context, h http.Header, body []b
 		decision = payment.Accept
 	case stripego.EventTypePaymentIntentPaymentFailed:
 		decision = payment.Decline
+	case stripego.EventTypeCheckoutSessionCompleted, stripego.EventTypeCheckoutSessionAsyncPaymentSucceeded,
+		stripego.EventTypeCheckoutSessionAsyncPaymentFailed:
+		return sessionNotification(ev, body)
 	default:
 		return payment.Notification{}, fmt.Errorf("%w: stripe event %s", payment.ErrIgnored, ev.Type)
 	}
@@ -186,6 +189,94 @@ func (p *Processor) ParseNotification(_ context.Context, h http.Header, body []b
 		Decision:  decision,
 		Raw:       body,
 	}, nil
+}
+
+// sessionNotification reads a Checkout Session event: completed and paid,
+// or its delayed payment succeeded, is an Accept; its delayed payment
+// failed a Decline; completed but not yet paid (a delayed method) waits
+// for the async event. The payment's reference is the session's
+// PaymentIntent, the same that payment_intent.* events name, so that both
+// notices of one payment are one payment.
+func sessionNotification(ev stripego.Event, body []byte) (payment.Notification, error) {
+	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return payment.Notification{}, fmt.Errorf("%w: stripe event %s has no data.object", payment.ErrInvalid, ev.ID)
+	}
+	var cs stripego.CheckoutSession
+	if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil || cs.ID == "" {
+		return payment.Notification{}, fmt.Errorf("%w: stripe event %s: data.object is not a Checkout Session", payment.ErrInvalid, ev.ID)
+	}
+	decision := payment.Accept
+	switch {
+	case ev.Type == stripego.EventTypeCheckoutSessionAsyncPaymentFailed:
+		decision = payment.Decline
+	case ev.Type == stripego.EventTypeCheckoutSessionCompleted && cs.PaymentStatus != stripego.CheckoutSessionPaymentStatusPaid &&
+		cs.PaymentStatus != stripego.CheckoutSessionPaymentStatusNoPaymentRequired:
+		return payment.Notification{}, fmt.Errorf("%w: checkout session %s is %s: its delayed payment will tell", payment.ErrIgnored, cs.ID, cs.PaymentStatus)
+	}
+	basketID, err := strconv.ParseInt(cs.ClientReferenceID, 10, 64)
+	if err != nil || basketID <= 0 {
+		return payment.Notification{}, fmt.Errorf("%w: checkout session %s: client_reference_id %q is not a basket id", payment.ErrInvalid, cs.ID, cs.ClientReferenceID)
+	}
+	currency := strings.ToUpper(string(cs.Currency))
+	if !money.ValidCurrency(currency) || cs.AmountTotal < 0 {
+		return payment.Notification{}, fmt.Errorf("%w: checkout session %s: amount %d %q", payment.ErrInvalid, cs.ID, cs.AmountTotal, cs.Currency)
+	}
+	ref := cs.ID
+	if cs.PaymentIntent != nil && cs.PaymentIntent.ID != "" {
+		ref = cs.PaymentIntent.ID
+	}
+	return payment.Notification{Processor: Name, EventID: ev.ID, Reference: ref, BasketID: basketID,
+		Amount: money.Amount{Minor: cs.AmountTotal, Currency: currency}, Decision: decision, Raw: body}, nil
+}
+
+var _ payment.HostedPage = (*Processor)(nil)
+
+// Page implements payment.HostedPage with Stripe Checkout: a Checkout
+// Session in payment mode listing the basket's lines, its basket as
+// client_reference_id (and on its PaymentIntent's metadata), created once
+// per basket within Stripe's 24 h idempotency window; it returns the
+// session's url.
+func (p *Processor) Page(ctx context.Context, b payment.Basket, successURL, cancelURL string) (string, error) {
+	if b.ID <= 0 || b.Total.Minor <= 0 || !money.ValidCurrency(b.Total.Currency) {
+		return "", fmt.Errorf("stripe: basket %d total %s %q cannot be paid", b.ID, b.Total, b.Total.Currency)
+	}
+	id := strconv.FormatInt(b.ID, 10)
+	cur := strings.ToLower(b.Total.Currency)
+	params := &stripego.CheckoutSessionCreateParams{
+		Mode:              stripego.String(string(stripego.CheckoutSessionModePayment)),
+		ClientReferenceID: stripego.String(id),
+		SuccessURL:        stripego.String(successURL),
+		CancelURL:         stripego.String(cancelURL),
+		Metadata:          map[string]string{MetaBasketID: id, MetaUsername: b.Username},
+		PaymentIntentData: &stripego.CheckoutSessionCreatePaymentIntentDataParams{
+			Metadata: map[string]string{MetaBasketID: id, MetaUsername: b.Username},
+		},
+	}
+	if b.Email != "" {
+		params.CustomerEmail = stripego.String(b.Email)
+	}
+	lines := b.Lines
+	if len(lines) == 0 {
+		lines = []payment.Line{{Title: "Basket " + id, Quantity: 1, Unit: b.Total}}
+	}
+	for _, l := range lines {
+		params.LineItems = append(params.LineItems, &stripego.CheckoutSessionCreateLineItemParams{
+			Quantity: stripego.Int64(int64(l.Quantity)),
+			PriceData: &stripego.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency: stripego.String(cur), UnitAmount: stripego.Int64(l.Unit.Minor),
+				ProductData: &stripego.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripego.String(l.Title)},
+			},
+		})
+	}
+	params.SetIdempotencyKey("checkout-basket-" + id)
+	cs, err := p.client.V1CheckoutSessions.Create(ctx, params)
+	if err != nil {
+		return "", fmt.Errorf("stripe: create checkout session for basket %d: %w", b.ID, apiError(err))
+	}
+	if cs.URL == "" {
+		return "", fmt.Errorf("stripe: checkout session %s has no url", cs.ID)
+	}
+	return cs.URL, nil
 }
 
 // IssueCredit implements payment.Processor: a Refund of amount on the
