@@ -12,7 +12,7 @@ import (
 	"fulfill/internal/lms"
 )
 
-const coursesUsage = "usage: fulfill courses publish COURSE… [--db …] [--lms-url …] [--lms-api-key …]\n"
+const coursesUsage = "usage: fulfill courses publish COURSE… [--db …] [--lms-url …] [--lms-api-key …] [--lms-oauth-client-id … --lms-oauth-client-secret …]\n"
 
 // cmdCourses is `fulfill courses publish COURSE…`: it publishes the courses'
 // modes and SKUs to the LMS again, e.g. after the LMS refused them.
@@ -49,7 +49,7 @@ func cmdCourses(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer a.Close()
-	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
+	client := app.LMSClient(cfg)
 	failed := 0
 	for _, id := range ids {
 		c, err := a.DB.GetCourse(ctx, id)

@@ -40,6 +40,7 @@ type Store interface {
 	Attempts(ctx context.Context, orderID int64) ([]order.Attempt, error)
 	PaymentEvents(ctx context.Context, orderID int64) ([]payment.Event, error)
 	ListRefunds(ctx context.Context, status refund.Status, orderID, afterID int64, limit int) ([]refund.Refund, error)
+	GetRefund(ctx context.Context, id int64) (refund.Refund, error)
 	ListCourses(ctx context.Context) ([]catalog.Course, error)
 	MarkComplete(ctx context.Context, number, actor, reason string) (order.Order, error)
 	QueueStats(ctx context.Context, now time.Time) (due int64, oldest time.Duration, attention int64, err error)

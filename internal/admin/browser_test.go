@@ -194,6 +194,8 @@ func TestBrowser(t *testing.T) {
 	require.Contains(t, b.text("article.refund .refund-state"), "Open")
 	b.do("scroll up", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	b.waitFor("times are local", `document.querySelectorAll("time[datetime]:not([data-local])").length === 0`)
+	require.Regexp(t, `\d:\d\d:\d\d`, b.text("table.attempts time"), "attempt times to the second, in the viewer's zone")
+	require.Contains(t, run(b, "the exact time", chromedp.AttributeValue(chromedp.CSS("table.attempts time"), "title")).Value, " UTC")
 	b.screenshot("dashboard-order.png")
 	b.do("approve the refund", chromedp.Click(chromedp.CSS(`button[data-action="approve"]`)))
 	b.waitFor("the refund completes", `(document.querySelector("article.refund .refund-state") || {textContent: ""}).textContent.includes("Complete")`)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"fulfill/internal/catalog"
 	"fulfill/internal/order"
@@ -44,10 +45,40 @@ type orderPage struct {
 	Payments        []payment.Event
 	Refunds         []refundView
 	History         []historyView
+	Notes           []noteView
 	CanRetry        bool
 	CanMarkComplete bool
 	CanRefund       bool // some line may be refunded
 	RefundsEnabled  bool
+}
+
+// noteView is a run of identical notes of one line (or of the order),
+// shown once with its count and its first and last time: a line retried
+// 48 times against the same LMS answer has one note, "× 48".
+type noteView struct {
+	Kind, Message string
+	LineID        int64
+	Count         int
+	First, Last   time.Time
+}
+
+// groupNotes folds each note into the previous note of the same line when
+// both say the same thing; notes of other lines in between (two lines
+// failing in the same rounds) do not break a run. Runs keep the order of
+// their first note.
+func groupNotes(ns []order.Note) []noteView {
+	var out []noteView
+	last := map[int64]int{} // line id → index in out of its latest run
+	for _, n := range ns {
+		if i, ok := last[n.LineID]; ok && out[i].Kind == n.Kind && out[i].Message == n.Message {
+			out[i].Count++
+			out[i].Last = n.CreatedAt
+			continue
+		}
+		last[n.LineID] = len(out)
+		out = append(out, noteView{Kind: n.Kind, Message: n.Message, LineID: n.LineID, Count: 1, First: n.CreatedAt, Last: n.CreatedAt})
+	}
+	return out
 }
 
 func lineLabel(o order.Order, id int64) string {
@@ -95,16 +126,22 @@ func handleOrder(a *app) http.Handler {
 			a.serverError(w, r, "read order", err)
 			return
 		}
+		// A line that failed and is being refunded is delivered no more:
+		// with only such lines left, there is nothing to retry or mark.
+		undelivered := false
+		for _, l := range o.Lines {
+			undelivered = undelivered || (l.Status != order.LineComplete && !l.InRefund())
+		}
 		p := orderPage{pageBase: a.base(r, "Order "+o.Number, "orders"), Order: o, RefundsEnabled: a.Refunds != nil,
-			CanRetry: o.Status.Fulfillable(), CanMarkComplete: o.Status == order.StatusFulfillmentError}
+			CanRetry: o.Status.Fulfillable() && undelivered, CanMarkComplete: o.Status == order.StatusFulfillmentError && undelivered,
+			Notes: groupNotes(o.Notes)}
 		attempts, err := a.Store.Attempts(ctx, o.ID)
 		if err != nil {
 			a.serverError(w, r, "read attempts", err)
 			return
 		}
 		for _, l := range o.Lines {
-			lv := lineView{Line: l, Course: l.Attributes.String("course_key"),
-				Refundable: o.Status == order.StatusComplete && l.Status == order.LineComplete && (l.RefundStatus == "" || l.RefundStatus == string(refund.LineDenied))}
+			lv := lineView{Line: l, Course: l.Attributes.String("course_key"), Refundable: refund.Refundable(o, l)}
 			if l.Class == catalog.ClassSeat {
 				lv.Mode = catalog.SeatMode(l.Attributes)
 			}

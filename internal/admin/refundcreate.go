@@ -48,7 +48,7 @@ func handleRefundCreate(a *app) http.Handler {
 		case err != nil:
 			f = a.flashError(r, "No refund created", err)
 		case len(created) == 0:
-			f = Flash{Kind: "info", Message: "Nothing to refund: the selected lines are not Complete, or are refunded already."}
+			f = Flash{Kind: "info", Message: "Nothing to refund: the selected lines are neither delivered nor failed, are being retried right now, or are refunded already."}
 		default:
 			s := make([]string, len(created))
 			for i, id := range created {

@@ -26,7 +26,7 @@ import (
 // into its own set, so that each can define "content".
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "orders", "order", "refunds", "catalog", "queue", "payments"} {
+	for _, name := range []string{"login", "error", "orders", "order", "refunds", "refund", "catalog", "queue", "payments"} {
 		t, err := template.New(name).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("admin: parse template %s: %w", name, err)
@@ -225,6 +225,7 @@ func orderURL(number string) string { return Prefix + "orders/" + url.PathEscape
 // script rewrites in the viewer's time zone, the exact UTC time on hover.
 type timeView struct {
 	ISO, Exact, Text string
+	Seconds          string // Text with the seconds, for attempts and notes
 }
 
 func ts(v any) *timeView {
@@ -244,7 +245,8 @@ func ts(v any) *timeView {
 		return nil
 	}
 	t = t.UTC()
-	return &timeView{ISO: t.Format(time.RFC3339Nano), Exact: t.Format("2006-01-02 15:04:05.000000 UTC"), Text: t.Format("2006-01-02 15:04 UTC")}
+	return &timeView{ISO: t.Format(time.RFC3339Nano), Exact: t.Format("2006-01-02 15:04:05.000000 UTC"), Text: t.Format("2006-01-02 15:04 UTC"),
+		Seconds: t.Format("2006-01-02 15:04:05 UTC")}
 }
 
 // statusClass maps a status of an order, line or refund to its colour.

@@ -17,12 +17,16 @@ func addRoutes(mux *http.ServeMux, a *app) {
 	mux.Handle("POST /dashboard/logout", staff(handleLogout(a)))
 
 	mux.Handle("GET /dashboard/{$}", staff(handleOrders(a)))
+	// Otto's URLs, which the LMS links to (get_order_dashboard_url, the
+	// refund notification): the orders list, an order, a refund.
+	mux.Handle("GET /dashboard/orders/{$}", staff(handleOrders(a)))
 	mux.Handle("GET /dashboard/orders/{number}/{$}", staff(handleOrder(a)))
 	mux.Handle("POST /dashboard/orders/retry", staff(handleRetryMany(a)))
 	mux.Handle("POST /dashboard/orders/{number}/retry", staff(handleRetry(a)))
 	mux.Handle("POST /dashboard/orders/{number}/mark-complete", staff(handleMarkComplete(a)))
 	mux.Handle("POST /dashboard/orders/{number}/refunds", staff(handleRefundCreate(a)))
 	mux.Handle("GET /dashboard/refunds/{$}", staff(handleRefunds(a)))
+	mux.Handle("GET /dashboard/refunds/{id}/{$}", staff(handleRefund(a)))
 	mux.Handle("POST /dashboard/refunds/{id}/process", staff(handleRefundProcess(a)))
 	mux.Handle("GET /dashboard/catalog/{$}", staff(handleCatalog(a)))
 	mux.Handle("GET /dashboard/queue/{$}", staff(handleQueue(a)))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,9 +52,10 @@ func handleBasketCreate(d Deps) http.Handler {
 			writeError(w, r, log, fmt.Errorf("%w: the request body could not be read (at most 1 MiB)", errBadRequest))
 			return
 		}
+		ct := r.Header.Get("Content-Type")
 		key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 		if key == "" {
-			status, out, err := createBasket(r.Context(), d, caller, body)
+			status, out, err := createBasket(r.Context(), d, caller, ct, body)
 			if err != nil {
 				writeError(w, r, log, err)
 				return
@@ -91,7 +93,7 @@ func handleBasketCreate(d Deps) http.Handler {
 			_, _ = w.Write(idem.Body)
 			return
 		}
-		status, out, err := createBasket(r.Context(), d, caller, body)
+		status, out, err := createBasket(r.Context(), d, caller, ct, body)
 		if err != nil {
 			// 4xx answers are final for this body and are replayed; a failure
 			// of ours is not stored so that the client can retry.
@@ -130,9 +132,9 @@ func (b *bufferWriter) Header() http.Header         { return b.header }
 func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
 func (b *bufferWriter) WriteHeader(s int)           { b.status = s }
 
-func createBasket(ctx context.Context, d Deps, caller order.User, body []byte) (int, basketView, error) {
+func createBasket(ctx context.Context, d Deps, caller order.User, contentType string, body []byte) (int, basketView, error) {
 	var in basketIn
-	if err := decodeBytes(body, &in); err != nil {
+	if err := decodeBody(contentType, body, &in); err != nil {
 		return 0, basketView{}, err
 	}
 	if len(in.Products) == 0 {
@@ -158,4 +160,55 @@ func createBasket(ctx context.Context, d Deps, caller order.User, body []byte) (
 		v.PaymentData = *got.Payment
 	}
 	return http.StatusOK, v, nil
+}
+
+// handleBasketOrder is Otto's GET /api/v2/baskets/{id}/order/, which the
+// LMS receipt page polls (retrying on 404) until the payment's order is
+// placed: the order of the caller's basket. Another user's basket, or
+// one whose order is not placed yet, is not found, as in Otto, which
+// looks the order up by basket and user.
+func handleBasketOrder(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := logFrom(r)
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeError(w, r, log, fmt.Errorf("basket %q: %w", r.PathValue("id"), order.ErrNotFound))
+			return
+		}
+		sb, err := d.Checkout.Basket(r.Context(), userFrom(r.Context()), id)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if sb.OrderNumber == "" {
+			writeError(w, r, log, fmt.Errorf("basket %d has no order yet: %w", id, order.ErrNotFound))
+			return
+		}
+		o, err := d.Store.GetOrder(r.Context(), sb.OrderNumber)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeOrder(w, r, d, o)
+	})
+}
+
+// handlePaymentProcessors is Otto's GET /api/v2/payment/processors/: the
+// names of the enabled processors, the default one first, which the LMS's
+// payment page offers in that order.
+func handlePaymentProcessors(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names := d.Checkout.ProcessorNames()
+		def := d.Checkout.DefaultProcessorName()
+		out := make([]string, 0, len(names))
+		if def != "" {
+			out = append(out, def)
+		}
+		for _, n := range names {
+			if n != def {
+				out = append(out, n)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 }

@@ -77,7 +77,7 @@ func handleRedeem(d Deps) http.Handler {
 			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(done.Number), http.StatusSeeOther)
 			return
 		}
-		writeJSON(w, http.StatusOK, viewOrder(done))
+		writeOrder(w, r, d, done)
 	})
 }
 

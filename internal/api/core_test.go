@@ -181,7 +181,7 @@ func TestBadRequests(t *testing.T) {
 				{"POST", "/api/v2/baskets/", ann, `{"products":[{"sku":""}],"checkout":true}`, http.StatusBadRequest},
 				{"POST", "/api/v2/baskets/", ann, `{"products":"x"}`, http.StatusBadRequest},
 				{"POST", "/api/v2/baskets/", ann, `{"products":[{"sku":"NOPE"}],"checkout":true}`, http.StatusBadRequest},
-				{"POST", "/api/v2/baskets/", ann, `{"products":[{"sku":"` + e.skus["no-id-professional"] + `"}],"checkout":true}`, http.StatusBadRequest},
+				{"POST", "/api/v2/baskets/", ann, `{"products":[{"sku":"` + e.skus["no-id-professional"] + `"}],"checkout":true,"payment_processor_name":"paypal"}`, http.StatusBadRequest},
 				{"POST", "/api/v2/baskets/", ann, `{"products":[{"sku":"` + e.skus["audit"] + `"}],"checkout":true,"username":"bob"}`, http.StatusForbidden},
 				{"PUT", "/api/v2/courses/" + course + "/", ann, `{"name":"x","modes":[{"price":"1"}]}`, http.StatusForbidden},
 				{"PUT", "/api/v2/courses/not-a-course/", e.staff, `{"name":"x","modes":[{"price":"1"}]}`, http.StatusBadRequest},

@@ -160,9 +160,13 @@ func TestPaidSandboxCheckout(t *testing.T) {
 			e.do("GET", "/api/v2/orders/", e.token("bob", false), nil, http.StatusOK, &list)
 			require.Empty(t, list.Results)
 
-			// No processor named, or an unknown one: a clear 400.
+			// No processor named: the default one (the first enabled) is
+			// used, as the LMS sends payment_processor_name null. An unknown
+			// one: a clear 400.
+			var def basketAnswer
 			e.do("POST", "/api/v2/baskets/", e.token("cat", false), map[string]any{"products": []map[string]string{{"sku": e.skus["no-id-professional"]}},
-				"checkout": true}, http.StatusBadRequest, nil)
+				"checkout": true, "payment_processor_name": nil}, http.StatusOK, &def)
+			require.Equal(t, "sandbox", def.PaymentData.(map[string]any)["payment_processor_name"])
 			e.do("POST", "/api/v2/baskets/", e.token("cat", false), map[string]any{"products": []map[string]string{{"sku": e.skus["no-id-professional"]}},
 				"checkout": true, "payment_processor_name": "paypal"}, http.StatusBadRequest, nil)
 			code, out = e.notify(payment.SandboxNotification{BasketID: 999999, Reference: "txn-x", Amount: "1.00", Currency: "USD", Decision: payment.Accept}, key)

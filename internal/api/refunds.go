@@ -1,10 +1,11 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
+	"strings"
 
 	"fulfill/internal/money"
 	"fulfill/internal/refund"
@@ -30,16 +31,16 @@ type refundView struct {
 	Attempts           int              `json:"attempts"`
 	LastError          string           `json:"last_error"`
 	NeedsAttention     bool             `json:"needs_attention"`
-	NextAttemptAt      *time.Time       `json:"next_attempt_at"`
-	Created            time.Time        `json:"created"`
-	Modified           time.Time        `json:"modified"`
+	NextAttemptAt      *apiTime         `json:"next_attempt_at"`
+	Created            apiTime          `json:"created"`
+	Modified           apiTime          `json:"modified"`
 }
 
 func viewRefund(r refund.Refund) refundView {
 	v := refundView{ID: r.ID, Order: r.OrderNumber, User: r.Username, Status: string(r.Status),
 		TotalCreditExclTax: money.Format(r.TotalCreditMinor, r.Currency), Currency: r.Currency, Lines: []refundLineView{},
-		Attempts: r.Attempts, LastError: r.LastError, NeedsAttention: r.NeedsAttention, NextAttemptAt: r.NextAttemptAt,
-		Created: r.CreatedAt, Modified: r.UpdatedAt}
+		Attempts: r.Attempts, LastError: r.LastError, NeedsAttention: r.NeedsAttention, NextAttemptAt: apiTimePtr(r.NextAttemptAt),
+		Created: apiTime(r.CreatedAt), Modified: apiTime(r.UpdatedAt)}
 	for _, l := range r.Lines {
 		v.Lines = append(v.Lines, refundLineView{ID: l.ID, OrderLineID: l.OrderLineID, LineCreditExclTax: money.Format(l.LineCreditMinor, r.Currency),
 			Quantity: l.Quantity, Status: string(l.Status), LastError: l.LastError})
@@ -52,10 +53,20 @@ type refundIn struct {
 	CourseID    string  `json:"course_id"`
 	OrderNumber string  `json:"order_number"`
 	LineIDs     []int64 `json:"line_ids"`
+	// EntitlementUUID refunds the one line of the order that granted this
+	// entitlement (the LMS's refund_entitlement).
+	EntitlementUUID string `json:"entitlement_uuid"`
 }
 
+// entitlementUUIDKey is the fulfillment-data key of an entitlement line's
+// uuid (entitlement.DataUUID; the api does not import the module, which
+// imports the LMS client).
+const entitlementUUIDKey = "entitlement_uuid"
+
 // handleRefundCreate is Otto's POST /api/v2/refunds/: 201 with the new
-// refund ids, 200 with [] when nothing is refundable.
+// refund ids, 200 with [] when nothing is refundable. It takes
+// {username, course_id}, {order_number, line_ids} or {order_number,
+// entitlement_uuid} (with the username the LMS adds), as JSON or a form.
 func handleRefundCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logFrom(r)
@@ -65,12 +76,24 @@ func handleRefundCreate(d Deps) http.Handler {
 			return
 		}
 		byCourse := in.Username != "" && in.CourseID != ""
-		if byCourse == (in.OrderNumber != "") {
-			writeError(w, r, log, fmt.Errorf("%w: give {username, course_id} or {order_number, line_ids}", errBadRequest))
+		if byCourse == (in.OrderNumber != "") || (in.EntitlementUUID != "" && in.OrderNumber == "") {
+			writeError(w, r, log, fmt.Errorf("%w: give {username, course_id}, {order_number, line_ids} or {order_number, entitlement_uuid}", errBadRequest))
 			return
 		}
-		ids, err := d.Refunds.Create(r.Context(), refund.Selection{Username: in.Username, CourseID: in.CourseID,
-			OrderNumber: in.OrderNumber, LineIDs: in.LineIDs}, userFrom(r.Context()).Username)
+		sel := refund.Selection{Username: in.Username, CourseID: in.CourseID, OrderNumber: in.OrderNumber, LineIDs: in.LineIDs}
+		if in.EntitlementUUID != "" {
+			line, err := entitlementLine(r.Context(), d.Store, in)
+			if err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+			if line == 0 {
+				writeJSON(w, http.StatusOK, []int64{})
+				return
+			}
+			sel.LineIDs = []int64{line}
+		}
+		ids, err := d.Refunds.Create(r.Context(), sel, userFrom(r.Context()).Username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -81,6 +104,24 @@ func handleRefundCreate(d Deps) http.Handler {
 		}
 		writeJSON(w, http.StatusCreated, ids)
 	})
+}
+
+// entitlementLine is the id of the line of in's order that granted in's
+// entitlement, 0 when none did. The order must be the named user's.
+func entitlementLine(ctx context.Context, store Store, in refundIn) (int64, error) {
+	o, err := store.GetOrder(ctx, in.OrderNumber)
+	if err != nil {
+		return 0, err
+	}
+	if in.Username != "" && o.User.Username != in.Username {
+		return 0, fmt.Errorf("%w: order %s is not %s's", errBadRequest, o.Number, in.Username)
+	}
+	for _, l := range o.Lines {
+		if l.FulfillmentData[entitlementUUIDKey] == in.EntitlementUUID {
+			return l.ID, nil
+		}
+	}
+	return 0, nil
 }
 
 func refundID(r *http.Request) (int64, error) {
@@ -158,6 +199,8 @@ func handleRefundProcess(d Deps) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
+		// Otto compares the action case-insensitively.
+		in.Action = refund.Action(strings.ToLower(strings.TrimSpace(string(in.Action))))
 		if !in.Action.Valid() {
 			writeError(w, r, log, fmt.Errorf("%w: action must be approve, approve_payment_only or deny", errBadRequest))
 			return

@@ -10,19 +10,33 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(d.Store))
+	mux.Handle("GET /health/{$}", handleHealth(d.Store)) // Otto's path and shape
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics.Handler())
 	}
 
 	mux.Handle("PUT /api/v2/courses/{course_id}/{$}", user(true, handleCoursePut(d)))
 	mux.Handle("PUT /api/v2/products/{sku}/{$}", user(true, handleProductPut(d.Store)))
-	mux.Handle("GET /api/v2/courses/{course_id}/{$}", user(false, handleCourseGet(d.Store)))
-	mux.Handle("GET /api/v2/products/{$}", user(false, handleProducts(d.Store)))
+	mux.Handle("GET /api/v2/courses/{$}", user(false, handleCourseList(d)))
+	mux.Handle("GET /api/v2/courses/{course_id}/{$}", user(false, handleCourseGet(d)))
+	mux.Handle("GET /api/v2/products/{$}", user(false, handleProducts(d)))
+	mux.Handle("GET /api/v2/products/{id}/{$}", user(false, handleProductGet(d)))
 
 	mux.Handle("POST /api/v2/baskets/{$}", user(false, handleBasketCreate(d)))
+	mux.Handle("GET /api/v2/baskets/{id}/order/{$}", user(false, handleBasketOrder(d)))
+	// Discounts: the side-effect-free price preview and the coupon admin.
+	mux.Handle("GET /api/v2/baskets/calculate/{$}", user(false, handleCalculate(d)))
+	mux.Handle("POST /api/v2/coupons/{$}", user(true, handleCouponCreate(d)))
+	mux.Handle("GET /api/v2/coupons/{$}", user(true, handleCouponList(d)))
+	mux.Handle("GET /api/v2/coupons/{id}/{$}", user(true, handleCouponGet(d)))
+	mux.Handle("PUT /api/v2/coupons/{id}/{$}", user(true, handleCouponUpdate(d)))
+	mux.Handle("PATCH /api/v2/coupons/{id}/{$}", user(true, handleCouponUpdate(d)))
+	mux.Handle("DELETE /api/v2/coupons/{id}/{$}", user(true, handleCouponDelete(d)))
+	mux.Handle("GET /api/v2/coupons/{id}/codes.csv", user(true, handleCouponCodesCSV(d)))
+	mux.Handle("GET /api/v2/payment/processors/{$}", user(false, handlePaymentProcessors(d)))
 
-	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d.Store)))
-	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d.Store)))
+	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d)))
+	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d)))
 	mux.Handle("GET /api/v2/orders/{number}/enrollment_codes.csv", user(false, handleCodesCSV(d.Store)))
 	mux.Handle("GET /coupons/redeem/{$}", handleRedeem(d))
 	mux.Handle("PUT /api/v2/orders/{number}/fulfill/{$}", user(false, handleOrderFulfill(d)))

@@ -40,6 +40,14 @@ type Store interface {
 	GetPayment(ctx context.Context, id int64) (payment.Payment, error)
 	PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error)
 	CodesForOrder(ctx context.Context, orderID int64) (map[int64][]voucher.EnrollmentCode, error)
+	// The page-number lists and serializer data of Otto's API.
+	CountOrders(ctx context.Context, f order.Filter) (int, error)
+	ListOrdersPage(ctx context.Context, f order.Filter, offset int) ([]order.Order, error)
+	PaymentProcessors(ctx context.Context, orderIDs []int64) (map[int64]string, error)
+	ListProducts(ctx context.Context, class catalog.Class, offset, limit int) ([]catalog.Product, int, error)
+	ProductByID(ctx context.Context, id int64) (catalog.Product, error)
+	CourseProducts(ctx context.Context, courseIDs []string) (map[string][]catalog.Product, error)
+	ListCoursesPage(ctx context.Context, offset, limit int) ([]catalog.Course, int, error)
 }
 
 // Deps are the server's dependencies.
@@ -62,7 +70,10 @@ type Deps struct {
 	Storefront bool
 	// Publisher, when set, publishes every saved course to the LMS.
 	Publisher catalog.Publisher
-	Now       func() time.Time
+	// DashboardURL is the learner's LMS dashboard, the dashboard_url of
+	// every order ("" shows null).
+	DashboardURL string
+	Now          func() time.Time
 }
 
 // NewServer returns the API's handler.

@@ -37,7 +37,7 @@ func TestCoursePublishedToLMS(t *testing.T) {
 				byName[m.Name] = m.SKU
 				if m.Name == "verified" {
 					bulk = m.BulkSKU
-					require.Equal(t, "0.00", m.Price.String())
+					require.Zero(t, m.Price)
 				}
 			}
 			require.Equal(t, e.skus["verified"], byName["verified"])

@@ -6,10 +6,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -93,7 +95,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Metrics = api.NewMetrics(db)
-	client := lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout)
+	client := LMSClient(cfg)
 	// Every module the binary has; configuration maps product classes to them.
 	modules := []fulfillment.Module{
 		&enrollment.Module{LMS: client},
@@ -121,8 +123,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Fulfill = &fulfillment.Service{Store: db, Registry: registry, Lease: cfg.Lease, WaitForLease: cfg.Lease,
 		BreakerDelay: cfg.BreakerCooldown, Policy: policy, Observer: a.Metrics, Owners: owners, Log: log}
-	a.Checkout = &checkout.Service{Store: db, Fulfill: a.Fulfill, Processors: processors, Rollout: rollout(cfg),
-		ServiceUsers: config.List(cfg.ServiceUsers), PublicURL: cfg.PublicURL, Observer: a.Metrics, Log: log}
+	a.Checkout = &checkout.Service{Store: db, Fulfill: a.Fulfill, Processors: processors, DefaultProcessor: cfg.DefaultProcessorName(),
+		Rollout: rollout(cfg), ServiceUsers: config.List(cfg.ServiceUsers), PublicURL: cfg.PublicURL, Observer: a.Metrics, Log: log,
+		Offers: db}
 	a.Refunds = &refund.Service{Store: db, Revoker: registry, Processors: processors, Policy: policy,
 		Lease: cfg.Lease, WaitForLease: cfg.Lease, Owners: owners, Log: log}
 	a.Worker = &fulfillment.Worker{Service: a.Fulfill, Owner: owners.Next("worker"), Poll: cfg.WorkerPoll, Batch: 200, MaxInFlight: 2000}
@@ -142,15 +145,19 @@ func (a *App) build(ctx context.Context) error {
 		RegisterURL: cfg.LMSRegisterURL, DashboardURL: cfg.LMSDashboardURL, PublicURL: cfg.PublicURL})
 	jsonAPI := api.NewServer(api.Deps{Log: log, Store: db, Service: a.Fulfill, Verifier: verifier, Metrics: a.Metrics,
 		Checkout: a.Checkout, Refunds: a.Refunds, PublicURL: cfg.PublicURL, Demo: cfg.Demo, Storefront: true,
-		Publisher: publisher(cfg, client)})
-	a.Handler = routes(log, jsonAPI, dashboard, shop)
+		Publisher: publisher(cfg, client), DashboardURL: cfg.DashboardURL()})
+	a.Handler = routes(log, jsonAPI, dashboard, shop, landing(cfg, log, db))
 	return nil
 }
 
 // routes is the root mux: every prefix of the service and the handler that
-// serves it, behind the request-id and panic middleware.
-func routes(log *slog.Logger, jsonAPI, dashboard, shop http.Handler) http.Handler {
+// serves it, behind the request-id and panic middleware. home, when not
+// nil, answers exactly "/" (landing.go).
+func routes(log *slog.Logger, jsonAPI, dashboard, shop, home http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if home != nil {
+		mux.Handle("GET /{$}", home)
+	}
 	mux.Handle("/dashboard/", dashboard)
 	for _, p := range []string{"/basket/", "/checkout/", "/login", "/register", "/logout", "/static/storefront/"} {
 		mux.Handle(p, shop)
@@ -181,11 +188,15 @@ func validText(h http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if r.ParseForm() != nil {
+			raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(raw))
+			if err != nil || r.ParseForm() != nil {
 				api.WriteProblem(w, r, api.Problem{Status: http.StatusBadRequest, Detail: "The form could not be read."})
 				return
 			}
+			// The body stays readable: the JSON API decodes forms (and JSON
+			// sent labelled as one, as curl -d does) from the body itself.
+			r.Body = io.NopCloser(bytes.NewReader(raw))
 			if err := goodValues(r.PostForm); err != "" {
 				api.WriteProblem(w, r, api.Problem{Status: http.StatusBadRequest, Detail: "Form field " + err})
 				return
@@ -230,7 +241,11 @@ func (a *App) demoDefaults() error {
 		if cfg.LMSAPIKey == "" {
 			cfg.LMSAPIKey = "demo-lms-key"
 		}
-		a.LMS = lmstest.New(lmstest.Options{APIKey: cfg.LMSAPIKey})
+		if cfg.LMSOAuthClientID == "" && cfg.LMSOAuthClientSecret == "" {
+			cfg.LMSOAuthClientID, cfg.LMSOAuthClientSecret = "demo-oauth-client", "demo-oauth-secret"
+		}
+		a.LMS = lmstest.New(lmstest.Options{APIKey: cfg.LMSAPIKey,
+			OAuthClientID: cfg.LMSOAuthClientID, OAuthClientSecret: cfg.LMSOAuthClientSecret})
 		srv := &http.Server{Handler: a.LMS, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		a.closers = append(a.closers, func() { a.LMS.Close(); _ = srv.Close() })
@@ -272,6 +287,14 @@ func rollout(cfg *config.Config) *catalog.Rollout {
 		return nil
 	}
 	return &catalog.Rollout{Courses: courses, UnsoldSKUs: skus}
+}
+
+// LMSClient is the LMS client cfg describes: the Enrollment API with
+// X-Edx-Api-Key, and the commerce, credit and entitlements APIs with the
+// OAuth client's JWT when one is configured (else the API key too).
+func LMSClient(cfg *config.Config) *lms.Client {
+	return lms.NewClient(cfg.LMSURL, cfg.LMSAPIKey, cfg.LMSTimeout, lms.WithOAuth(lms.OAuth{
+		TokenURL: cfg.LMSOAuthURL, ClientID: cfg.LMSOAuthClientID, ClientSecret: cfg.LMSOAuthClientSecret}))
 }
 
 // publisher publishes saved courses to the LMS, unless turned off.

@@ -51,12 +51,7 @@ func TestBrowserStripeCheckout(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form.stack button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("basket-total")))
 	require.True(t, strings.HasPrefix(location(), e.URL+"/basket/?id="), location())
-	step("pay with Stripe", chromedp.Click(chromedp.CSS(`button[name="processor"][value="stripe"]`)), chromedp.WaitReady(chromedp.CSS("body")))
-	if !strings.HasPrefix(location(), hosted.URL) {
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("not on the hosted page: %s\n%s", location(), body)
-	}
-	step("the hosted page", chromedp.WaitVisible(chromedp.ID("pay")))
+	step("pay with Stripe", chromedp.Click(chromedp.CSS(`button[name="processor"][value="stripe"]`)), chromedp.WaitVisible(chromedp.ID("pay")))
 	require.True(t, strings.HasPrefix(location(), hosted.URL+"/pay/cs_test_"), "on the hosted page: %s", location())
 	amount, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("amount")))
 	require.NoError(t, err)

@@ -43,8 +43,8 @@ type Claims struct {
 	// JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING); the LMS sends name.
 	FullName      string `json:"full_name,omitempty"`
 	Administrator bool   `json:"administrator,omitempty"`
-	// TrackingContext is kept raw: it is not read yet (order.User has no
-	// place for it), and a shape we do not expect must not refuse a token.
+	// TrackingContext is kept raw and read leniently (trackingContext): a
+	// shape we do not expect must not refuse a token.
 	TrackingContext json.RawMessage `json:"tracking_context,omitempty"`
 }
 
@@ -184,7 +184,27 @@ func (v *Verifier) User(raw string) (order.User, error) {
 	if full == "" {
 		full = c.FullName
 	}
-	return order.User{Username: name, Email: c.Email, FullName: full, IsStaff: c.Administrator}, nil
+	u := order.User{Username: name, Email: c.Email, FullName: full, IsStaff: c.Administrator}
+	u.GAClientID, u.IP = trackingContext(c.TrackingContext)
+	return u, nil
+}
+
+// trackingContext reads the two values of a tracking_context claim that
+// Otto forwards to the LMS with enrollments: ga_client_id and lms_ip. A
+// claim that is not an object, or a value that is not a string, gives "".
+func trackingContext(raw json.RawMessage) (gaClientID, ip string) {
+	var tc map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &tc) != nil {
+		return "", ""
+	}
+	str := func(key string) string {
+		var s string
+		if v, ok := tc[key]; ok && json.Unmarshal(v, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+		return ""
+	}
+	return str("ga_client_id"), str("lms_ip")
 }
 
 // key picks the verification key of a token whose algorithm the parser

@@ -73,6 +73,10 @@ type Service struct {
 	Store      Store
 	Fulfill    *fulfillment.Service
 	Processors map[string]payment.Processor
+	// DefaultProcessor pays a basket bought without naming a processor,
+	// as Otto pays with its first processor (""; the first enabled, by
+	// name).
+	DefaultProcessor string
 	// Rollout says which products are sold here (nil: all).
 	Rollout *catalog.Rollout
 	// ServiceUsers may buy for other learners, as staff may.
@@ -85,6 +89,11 @@ type Service struct {
 	PaymentTries int
 	Log          *slog.Logger
 	Now          func() time.Time
+	// Offers holds the offers, vouchers and coupons (price.go); nil
+	// prices without discounts.
+	Offers OfferStore
+	// prices caches anonymous prices (price.go).
+	prices priceCache
 }
 
 func (s *Service) now() time.Time {
@@ -111,6 +120,19 @@ func (s *Service) ProcessorNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// DefaultProcessorName is the processor that pays when none is named:
+// DefaultProcessor when it is enabled, else the first enabled by name,
+// else "" (no processor).
+func (s *Service) DefaultProcessorName() string {
+	if _, ok := s.Processors[s.DefaultProcessor]; ok {
+		return s.DefaultProcessor
+	}
+	if names := s.ProcessorNames(); len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // Purchase is a basket bought through the JSON API.
@@ -173,11 +195,15 @@ func (s *Service) Buy(ctx context.Context, caller order.User, in Purchase) (Boug
 		id, err := s.Store.CreateBasket(ctx, b)
 		return Bought{BasketID: id}, err
 	}
-	if len(s.Processors) == 0 || in.Processor == "" {
+	name := in.Processor
+	if name == "" {
+		name = s.DefaultProcessorName()
+	}
+	if name == "" {
 		return Bought{}, fmt.Errorf("%w: the basket costs %s %s; name a payment_processor_name", basket.ErrNotFree,
 			money.Format(b.Total, b.Currency), b.Currency)
 	}
-	p, err := s.Processor(in.Processor)
+	p, err := s.Processor(name)
 	if err != nil {
 		return Bought{}, err
 	}
@@ -355,6 +381,12 @@ func (s *Service) CheckoutBasket(ctx context.Context, u order.User, id int64, pr
 	}
 	if err := s.Store.FreezeOpenBasket(ctx, id, p.Name()); err != nil {
 		return Bought{BasketID: id}, err
+	}
+	if _, ok := p.(payment.HostedPage); ok {
+		// The processor's own page takes it from here (HostedPage); no
+		// payment of ours to prepare.
+		page := strings.TrimRight(s.PublicURL, "/") + "/payment/" + p.Name() + "/pay/?basket_id=" + strconv.FormatInt(id, 10)
+		return Bought{BasketID: id, Payment: &payment.Data{ProcessorName: p.Name(), PageURL: page}}, nil
 	}
 	data, err := s.paymentData(ctx, p, id, sb.Basket)
 	return Bought{BasketID: id, Payment: &data}, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,14 @@ type Config struct {
 	Partner   string
 	File      string
 	Demo      bool
+
+	// LMSOAuthURL, LMSOAuthClientID and LMSOAuthClientSecret are the
+	// OAuth2 client whose client-credentials JWT authenticates the LMS's
+	// commerce, credit and entitlements APIs; without a client those get
+	// X-Edx-Api-Key. The URL defaults to {lms-url}/oauth2/access_token.
+	LMSOAuthURL          string
+	LMSOAuthClientID     string
+	LMSOAuthClientSecret string
 
 	// JWTJWKSet is the LMS's public JWK set (JSON), which verifies
 	// RS256/384/512 and ES256 tokens, such as its RS512 JWT cookie pair.
@@ -47,6 +56,10 @@ type Config struct {
 	BreakerCooldown  time.Duration
 	PublicURL        string
 	Processors       string
+	// DefaultProcessor pays a basket whose buyer names no processor (the
+	// LMS may send payment_processor_name null); "" is the first of
+	// Processors.
+	DefaultProcessor string
 	SandboxSecret    string
 	StripeKey        string
 	StripeWebhook    string
@@ -85,6 +98,9 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.DB, "db", "sqlite:fulfill.db", "database: sqlite:PATH or postgres://…")
 	fs.StringVar(&c.LMSURL, "lms-url", "", "LMS root URL (Enrollment API)")
 	fs.StringVar(&c.LMSAPIKey, "lms-api-key", "", "LMS server-to-server key (X-Edx-Api-Key)")
+	fs.StringVar(&c.LMSOAuthURL, "lms-oauth-url", "", "LMS OAuth2 token endpoint (default {lms-url}/oauth2/access_token)")
+	fs.StringVar(&c.LMSOAuthClientID, "lms-oauth-client-id", "", "OAuth2 client id for the LMS commerce, credit and entitlements APIs (empty: they get X-Edx-Api-Key)")
+	fs.StringVar(&c.LMSOAuthClientSecret, "lms-oauth-client-secret", "", "OAuth2 client secret of --lms-oauth-client-id")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret of the JWTs")
 	fs.StringVar(&c.JWTJWKSet, "jwt-public-signing-jwk-set", "", "the LMS's public JWK set (JSON, JWT_PUBLIC_SIGNING_JWK_SET): verifies RS256/RS384/RS512/ES256 tokens by kid")
 	fs.StringVar(&c.JWTIssuers, "jwt-issuers", "", "accepted JWT issuers (iss), comma-separated (empty: any)")
@@ -103,6 +119,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 5*time.Second, "how long an open breaker waits before probing")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the service's public base URL, for payment pages (default http://<addr>)")
 	fs.StringVar(&c.Processors, "payment-processors", "", "enabled payment processors, comma-separated: sandbox, stripe (default: none; sandbox in --demo)")
+	fs.StringVar(&c.DefaultProcessor, "default-payment-processor", "", "the processor that pays a basket bought without payment_processor_name (default: the first of --payment-processors)")
 	fs.StringVar(&c.SandboxSecret, "sandbox-secret", "", "HMAC secret of the sandbox processor's notifications")
 	fs.StringVar(&c.StripeKey, "stripe-secret-key", "", "Stripe secret API key")
 	fs.StringVar(&c.StripeWebhook, "stripe-webhook-secret", "", "Stripe webhook signing secret")
@@ -195,13 +212,8 @@ func (c *Config) readFile(fs *flag.FlagSet, set map[string]bool) error {
 	}
 	for k, v := range doc {
 		if k == "modules" {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return fmt.Errorf("config file: modules must map product classes to module names")
-			}
-			c.Modules = map[catalog.Class]string{}
-			for class, name := range m {
-				c.Modules[catalog.Class(class)] = fmt.Sprint(name)
+			if err := c.readModules(v); err != nil {
+				return err
 			}
 			continue
 		}
@@ -215,6 +227,39 @@ func (c *Config) readFile(fs *flag.FlagSet, set map[string]bool) error {
 			return fmt.Errorf("config file: %s: %w", k, err)
 		}
 	}
+	return nil
+}
+
+// readModules applies the file's modules: map to the class → module
+// mapping: a class named there gets that module and every other class
+// keeps its default, so that mapping Donation does not silently unmap
+// enrollment codes and entitlements; an empty value, "none" or no value
+// (`Course Entitlement: ""`, `Course Entitlement: none`) leaves the class
+// with no module, and its lines become Fulfillment Configuration Error.
+func (c *Config) readModules(v any) error {
+	m, ok := v.(map[string]any)
+	if v != nil && !ok {
+		return fmt.Errorf("config file: modules must map product classes to module names")
+	}
+	out := make(map[catalog.Class]string, len(c.Modules)+len(m))
+	for class, name := range c.Modules {
+		out[class] = name
+	}
+	classes := catalog.ClassDefs()
+	for class, name := range m {
+		if _, known := classes[catalog.Class(class)]; !known {
+			return fmt.Errorf("config file: modules: unknown product class %q", class)
+		}
+		switch s, isString := name.(string); {
+		case name == nil, isString && (strings.TrimSpace(s) == "" || strings.EqualFold(strings.TrimSpace(s), "none")):
+			delete(out, catalog.Class(class))
+		case !isString:
+			return fmt.Errorf("config file: modules: %s must name a module, not %v", class, name)
+		default:
+			out[catalog.Class(class)] = strings.TrimSpace(s)
+		}
+	}
+	c.Modules = out
 	return nil
 }
 
@@ -251,7 +296,34 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("unknown payment processor %q", p)
 		}
 	}
+	if d := strings.TrimSpace(c.DefaultProcessor); d != "" && !slices.Contains(c.ProcessorNames(), d) {
+		return fmt.Errorf("--default-payment-processor %q is not one of the enabled processors (--payment-processors)", d)
+	}
 	return nil
+}
+
+// DefaultProcessorName is the processor that pays when the buyer names
+// none: --default-payment-processor, else the first enabled one.
+func (c Config) DefaultProcessorName() string {
+	if d := strings.TrimSpace(c.DefaultProcessor); d != "" {
+		return d
+	}
+	if names := c.ProcessorNames(); len(names) > 0 {
+		return names[0]
+	}
+	return ""
+}
+
+// DashboardURL is the learner's LMS dashboard: --lms-dashboard-url, else
+// {lms-url}/dashboard.
+func (c Config) DashboardURL() string {
+	if c.LMSDashboardURL != "" {
+		return c.LMSDashboardURL
+	}
+	if c.LMSURL == "" {
+		return ""
+	}
+	return strings.TrimRight(c.LMSURL, "/") + "/dashboard"
 }
 
 // List splits a comma-separated setting.

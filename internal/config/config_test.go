@@ -32,6 +32,54 @@ func TestLoadPrecedence(t *testing.T) {
 	require.NotContains(t, c.String(), "=s ")
 }
 
+// TestModulesExtendTheDefaults: the file's modules: map changes the classes
+// it names and keeps the others' defaults; an empty value or none unmaps
+// a class.
+func TestModulesExtendTheDefaults(t *testing.T) {
+	t.Parallel()
+	defaults := map[catalog.Class]string{catalog.ClassSeat: "enrollment", catalog.ClassEnrollmentCode: "enrollment_code",
+		catalog.ClassCourseEntitlement: "entitlement"}
+	for _, tc := range []struct {
+		name, yaml string
+		want       map[catalog.Class]string
+		wantErr    string
+	}{
+		{"no modules", "partner: X\n", defaults, ""},
+		{"empty map", "modules: {}\n", defaults, ""},
+		{"no value", "modules:\n", defaults, ""},
+		{"one more class", "modules:\n  Donation: webhook\n", map[catalog.Class]string{catalog.ClassSeat: "enrollment",
+			catalog.ClassEnrollmentCode: "enrollment_code", catalog.ClassCourseEntitlement: "entitlement", catalog.ClassDonation: "webhook"}, ""},
+		{"another module for a class", "modules:\n  Seat: webhook\n", map[catalog.Class]string{catalog.ClassSeat: "webhook",
+			catalog.ClassEnrollmentCode: "enrollment_code", catalog.ClassCourseEntitlement: "entitlement"}, ""},
+		{"unmapped by an empty value", "modules:\n  Course Entitlement: \"\"\n  Donation: webhook\n", map[catalog.Class]string{
+			catalog.ClassSeat: "enrollment", catalog.ClassEnrollmentCode: "enrollment_code", catalog.ClassDonation: "webhook"}, ""},
+		{"unmapped by none", "modules:\n  Enrollment Code: none\n  Course Entitlement: None\n", map[catalog.Class]string{
+			catalog.ClassSeat: "enrollment"}, ""},
+		{"unmapped by a null", "modules:\n  Course Entitlement:\n", map[catalog.Class]string{catalog.ClassSeat: "enrollment",
+			catalog.ClassEnrollmentCode: "enrollment_code"}, ""},
+		{"unknown class", "modules:\n  Entitlement: entitlement\n", nil, `unknown product class "Entitlement"`},
+		{"not a map", "modules: enrollment\n", nil, "must map product classes"},
+		{"not a name", "modules:\n  Seat: [a, b]\n", nil, "must name a module"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			require.NoError(t, os.WriteFile(file, []byte(tc.yaml), 0o600))
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c := Flags(fs)
+			require.NoError(t, fs.Parse([]string{"--config", file, "--demo"}))
+			err := Load(fs, c, func(string) string { return "" })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.Modules)
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)

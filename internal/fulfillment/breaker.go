@@ -48,6 +48,34 @@ func (b *Breaker) State() BreakerState {
 	return b.state
 }
 
+// Hold says how the breaker holds the retry worker back now, read at one
+// instant. paused: it refuses every call and will until something happens
+// (open before the end of its cooldown, or half-open with its one probe in
+// flight), so the worker claims none of the module's lines. probe: the
+// next call would be the probe (cooldown over, no probe in flight), so the
+// worker claims one small batch of the module's lines and leaves the rest
+// alone. Neither: closed.
+func (b *Breaker) Hold() (paused, probe bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case BreakerOpen:
+		paused = b.now().Sub(b.openedAt) < b.Cooldown
+	case BreakerHalfOpen:
+		paused = b.probing
+	default:
+		return false, false
+	}
+	return paused, !paused
+}
+
+// SetClock pins the breaker's clock (tests).
+func (b *Breaker) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.now = now
+}
+
 // Allow reports whether a call may go out now.
 func (b *Breaker) Allow() bool {
 	b.mu.Lock()

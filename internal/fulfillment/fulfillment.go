@@ -6,6 +6,7 @@ package fulfillment
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -103,6 +104,53 @@ func NewRegistry(mapping map[catalog.Class]string, modules []Module, newBreaker 
 
 // Breakers returns the breakers by module name, for status reporting.
 func (r *Registry) Breakers() map[string]*Breaker { return r.breakers }
+
+// PausedClasses says which lines the retry worker may claim now, by product
+// class, from the modules' breakers. skip lists the classes of every module
+// whose breaker is not closed: the worker's batches claim none of their
+// lines, so that an outage costs no writes. probes maps each module whose
+// next call would be its breaker's probe (cooldown over, no probe in
+// flight) to the classes a claim of that probe must skip: every class but
+// the module's. Both are sorted.
+func (r *Registry) PausedClasses() (skip []catalog.Class, probes map[string][]catalog.Class) {
+	held := map[string]bool{} // module → whether a probe may go
+	for name, b := range r.breakers {
+		if paused, probe := b.Hold(); paused || probe {
+			held[name] = probe
+		}
+	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	all := make([]catalog.Class, 0, len(catalog.ClassDefs()))
+	for c := range catalog.ClassDefs() {
+		all = append(all, c)
+	}
+	slices.Sort(all)
+	for _, c := range all {
+		if m := r.byClass[c]; m != nil {
+			if _, ok := held[m.Name()]; ok {
+				skip = append(skip, c)
+			}
+		}
+	}
+	for name, probe := range held {
+		if !probe {
+			continue
+		}
+		if probes == nil {
+			probes = map[string][]catalog.Class{}
+		}
+		others := []catalog.Class{}
+		for _, c := range all {
+			if m := r.byClass[c]; m == nil || m.Name() != name {
+				others = append(others, c)
+			}
+		}
+		probes[name] = others
+	}
+	return skip, probes
+}
 
 // moduleFor returns the module that claims the line, or nil.
 func (r *Registry) moduleFor(l order.Line) Module {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"fulfill/internal/catalog"
 	"fulfill/internal/lease"
 	"fulfill/internal/order"
 )
@@ -81,12 +82,14 @@ type Outcome struct {
 // Store is what fulfillment needs from storage.
 type Store interface {
 	// ClaimOrder leases, for owner until until, the lines of the order that
-	// are not Complete and not leased by a live holder. It returns the order
+	// are not Complete, have no refund that is not Denied, and are not
+	// leased by a live holder. It returns the order
 	// with all its lines and the lines it leased. ErrNotFulfillable when the
 	// order is not Open or Fulfillment Error; order.ErrNotFound.
 	ClaimOrder(ctx context.Context, number, owner string, now, until time.Time) (Claim, error)
-	// ClaimDue leases lines whose next attempt is due, grouped by order.
-	ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int) ([]Claim, error)
+	// ClaimDue leases up to limit lines whose next attempt is due, in due
+	// order, grouped by order, none of a product class in skip.
+	ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int, skip []catalog.Class) ([]Claim, error)
 	// RecordOutcome applies the changes with compare-and-set on status and
 	// lease, releases the leases, rolls the order status up and returns the
 	// order as it now is.
@@ -246,7 +249,7 @@ func (s *Service) Resubmit(ctx context.Context, number, actor string) (order.Ord
 		}
 		pending := false
 		for _, ln := range c.Order.Lines {
-			if ln.Status != order.LineComplete {
+			if ln.Status != order.LineComplete && !ln.InRefund() {
 				pending = true
 			}
 		}
@@ -342,8 +345,18 @@ type Worker struct {
 	MaxInFlight int
 }
 
+// probeLines is how many lines of a module the worker claims as its
+// breaker's probe.
+const probeLines = 1
+
 // Run polls for due lines and fulfills them until ctx is cancelled; it
 // waits for the rounds it started before returning.
+//
+// A module whose breaker is open pauses its lines instead of rewriting
+// them: until the cooldown ends the worker claims none of them (they stay
+// due, unwritten); then it claims probeLines of them, one probe at a time,
+// while its other lines still wait; once the probe closes the breaker they
+// are claimed in batches in due order again.
 func (w *Worker) Run(ctx context.Context) {
 	s := w.Service
 	sem := make(chan struct{}, max(1, w.MaxInFlight))
@@ -352,27 +365,61 @@ func (w *Worker) Run(ctx context.Context) {
 			sem <- struct{}{}
 		}
 	}()
+	var mu sync.Mutex
+	probing := map[string]bool{} // modules whose probe this worker is running
+	start := func(c Claim, probe string) {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			if probe != "" {
+				defer func() {
+					mu.Lock()
+					delete(probing, probe)
+					mu.Unlock()
+				}()
+			}
+			if _, err := s.Run(ctx, c, "retry-worker"); err != nil {
+				s.Log.Error("retry fulfillment", "order", c.Order.Number, "error", err)
+			}
+		}()
+	}
+	claim := func(now time.Time, limit int, skip []catalog.Class) []Claim {
+		claims, err := s.Store.ClaimDue(ctx, w.Owner, now, now.Add(s.Lease), limit, skip)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.Log.Error("claim due lines", "error", err)
+		}
+		return claims
+	}
 	for {
 		free := cap(sem) - len(sem)
+		want := min(free, w.Batch)
 		n := 0
 		if free > 0 {
 			now := s.now()
-			claims, err := s.Store.ClaimDue(ctx, w.Owner, now, now.Add(s.Lease), min(free, w.Batch))
-			if err != nil && !errors.Is(err, context.Canceled) {
-				s.Log.Error("claim due lines", "error", err)
+			skip, probes := s.Registry.PausedClasses()
+			for module, others := range probes {
+				mu.Lock()
+				busy := probing[module]
+				mu.Unlock()
+				if busy || n+probeLines > want {
+					continue
+				}
+				for _, c := range claim(now, probeLines, others) {
+					n += len(c.Lines)
+					mu.Lock()
+					probing[module] = true
+					mu.Unlock()
+					start(c, module)
+				}
 			}
-			for _, c := range claims {
-				n += len(c.Lines)
-				sem <- struct{}{}
-				go func() {
-					defer func() { <-sem }()
-					if _, err := s.Run(ctx, c, "retry-worker"); err != nil {
-						s.Log.Error("retry fulfillment", "order", c.Order.Number, "error", err)
-					}
-				}()
+			if n < want {
+				for _, c := range claim(now, want-n, skip) {
+					n += len(c.Lines)
+					start(c, "")
+				}
 			}
 		}
-		if n > 0 && n >= min(free, w.Batch) {
+		if n > 0 && n >= want {
 			continue // more may be due
 		}
 		select {

@@ -7,26 +7,37 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"fulfill/internal/catalog"
 )
 
-// Paths of the LMS APIs other than enrollment.
+// Paths of the LMS APIs other than enrollment. These are authenticated
+// with the OAuth client's JWT when one is configured, else with
+// X-Edx-Api-Key.
 const (
 	CommerceCoursesPath = "/api/commerce/v1/courses/"
+	CreditCoursesPath   = "/api/credit/v1/courses/"
 	EntitlementsPath    = "/api/entitlements/v1/entitlements/"
 )
 
-// PublishedMode is one course mode as the LMS's commerce API stores it,
-// with the SKU that sells it here.
+// PublishedMode is one course mode as the LMS's commerce API stores it
+// (its CourseModeSerializer), with the SKU that sells it here.
 type PublishedMode struct {
-	Name     string      `json:"name"`
-	Currency string      `json:"currency"`
-	Price    json.Number `json:"price"`
-	SKU      string      `json:"sku"`
-	BulkSKU  *string     `json:"bulk_sku"`
-	Expires  *time.Time  `json:"expires"`
+	Name     string `json:"name"`
+	Currency string `json:"currency"`
+	// Price is in whole major units: the LMS declares it an IntegerField
+	// and refuses 49.99; Otto sends int(price).
+	Price   int64      `json:"price"`
+	SKU     string     `json:"sku"`
+	BulkSKU *string    `json:"bulk_sku"`
+	Expires *time.Time `json:"expires"`
+	// AndroidSKU and IOSSKU are the SKUs of the verified mode's mobile
+	// in-app purchases; null when there are none.
+	AndroidSKU *string `json:"android_sku"`
+	IOSSKU     *string `json:"ios_sku"`
 }
 
 // PublishedCourse is the body of PUT /api/commerce/v1/courses/{id}/ (Otto's
@@ -38,27 +49,65 @@ type PublishedCourse struct {
 	Modes                []PublishedMode `json:"modes"`
 }
 
-// PublishCourse sends a course's modes and SKUs to the LMS. The error, an
-// *Error, carries the LMS's message.
+// HasCredit reports whether the course sells a credit mode, which the LMS
+// must know as a credit course before the mode is published.
+func (pc PublishedCourse) HasCredit() bool {
+	for _, m := range pc.Modes {
+		if m.Name == catalog.CertCredit {
+			return true
+		}
+	}
+	return false
+}
+
+// CreditCourse is the body of PUT /api/credit/v1/courses/{id}/.
+type CreditCourse struct {
+	CourseKey string `json:"course_key"`
+	Enabled   bool   `json:"enabled"`
+}
+
+// PublishCourse sends a course's modes and SKUs to the LMS, as Otto's
+// LMSPublisher: a course with a credit mode is first made a credit course
+// (PublishCreditCourse), and a failure there publishes nothing. The error,
+// an *Error, carries the LMS's message.
 func (c *Client) PublishCourse(ctx context.Context, pc PublishedCourse) error {
-	if err := c.checkConfig(); err != nil {
+	if err := c.checkServiceConfig(CommerceCoursesPath); err != nil {
 		return err
+	}
+	if pc.HasCredit() {
+		if err := c.PublishCreditCourse(ctx, pc.ID); err != nil {
+			return err
+		}
 	}
 	body, err := json.Marshal(pc)
 	if err != nil {
 		return fmt.Errorf("encode course: %w", err)
 	}
-	_, err = c.do(ctx, http.MethodPut, c.baseURL+CommerceCoursesPath+url.PathEscape(pc.ID)+"/", body, "")
+	_, err = c.service(ctx, http.MethodPut, c.baseURL+CommerceCoursesPath+url.PathEscape(pc.ID)+"/", body, "")
+	return err
+}
+
+// PublishCreditCourse enables courseKey as a credit course in the LMS
+// (its CreditCourseViewSet, which creates the course on a first PUT).
+func (c *Client) PublishCreditCourse(ctx context.Context, courseKey string) error {
+	if err := c.checkServiceConfig(CreditCoursesPath); err != nil {
+		return err
+	}
+	body, err := json.Marshal(CreditCourse{CourseKey: courseKey, Enabled: true})
+	if err != nil {
+		return fmt.Errorf("encode credit course: %w", err)
+	}
+	_, err = c.service(ctx, http.MethodPut, c.baseURL+CreditCoursesPath+url.PathEscape(courseKey)+"/", body, "")
 	return err
 }
 
 // GetPublishedCourse reads back what the LMS holds for a course.
 func (c *Client) GetPublishedCourse(ctx context.Context, id string) (PublishedCourse, error) {
 	var pc PublishedCourse
-	if err := c.checkConfig(); err != nil {
+	if err := c.checkServiceConfig(CommerceCoursesPath); err != nil {
 		return pc, err
 	}
-	r, err := c.do(ctx, http.MethodGet, c.baseURL+CommerceCoursesPath+url.PathEscape(id)+"/", nil, "")
+	r, err := c.service(ctx, http.MethodGet, c.baseURL+CommerceCoursesPath+url.PathEscape(id)+"/", nil, "")
 	if err != nil {
 		return pc, err
 	}
@@ -92,7 +141,7 @@ type Entitlement struct {
 // with the entitlement it already made.
 func (c *Client) CreateEntitlement(ctx context.Context, req EntitlementRequest, idempotencyKey string) (Entitlement, error) {
 	var e Entitlement
-	if err := c.checkConfig(); err != nil {
+	if err := c.checkServiceConfig(EntitlementsPath); err != nil {
 		return e, err
 	}
 	body, err := json.Marshal(req)
@@ -100,7 +149,7 @@ func (c *Client) CreateEntitlement(ctx context.Context, req EntitlementRequest, 
 		return e, fmt.Errorf("encode entitlement: %w", err)
 	}
 	u := c.baseURL + EntitlementsPath
-	r, err := c.do(ctx, http.MethodPost, u, body, idempotencyKey)
+	r, err := c.service(ctx, http.MethodPost, u, body, idempotencyKey)
 	if err != nil {
 		return e, err
 	}
@@ -113,10 +162,10 @@ func (c *Client) CreateEntitlement(ctx context.Context, req EntitlementRequest, 
 // DeleteEntitlement revokes an entitlement. One that is already gone (404)
 // counts as revoked.
 func (c *Client) DeleteEntitlement(ctx context.Context, uuid, idempotencyKey string) error {
-	if err := c.checkConfig(); err != nil {
+	if err := c.checkServiceConfig(EntitlementsPath); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, http.MethodDelete, c.baseURL+EntitlementsPath+url.PathEscape(uuid)+"/", nil, idempotencyKey)
+	_, err := c.service(ctx, http.MethodDelete, c.baseURL+EntitlementsPath+url.PathEscape(uuid)+"/", nil, idempotencyKey)
 	var le *Error
 	if errors.As(err, &le) && le.StatusCode == http.StatusNotFound {
 		return nil
@@ -125,12 +174,15 @@ func (c *Client) DeleteEntitlement(ctx context.Context, uuid, idempotencyKey str
 }
 
 // Publication is what Otto's LMSPublisher sends for a course: each mode by
-// its LMS name, with its price, SKU, bulk (enrollment code) SKU and expiry.
-// Professional modes are published without an expiry, as Otto does.
+// its LMS name, with its price in whole units (Otto's int(price), which
+// truncates: 49.99 is published as 49), SKU, bulk (enrollment code) SKU and
+// expiry. Professional modes are published without an expiry, as Otto
+// does. android_sku and ios_sku are null: this catalog sells no mobile
+// seats.
 func Publication(c catalog.Course) PublishedCourse {
 	pc := PublishedCourse{ID: c.ID, Name: c.Name, VerificationDeadline: c.VerificationDeadline, Modes: []PublishedMode{}}
 	for _, s := range c.Seats {
-		m := PublishedMode{Name: s.Mode(), Currency: s.Price.Currency, Price: json.Number(s.Price.String()), SKU: s.SKU, Expires: s.Expires}
+		m := PublishedMode{Name: s.Mode(), Currency: s.Price.Currency, Price: wholeUnits(s.Price.String()), SKU: s.SKU, Expires: s.Expires}
 		if s.BulkSKU != "" {
 			bulk := s.BulkSKU
 			m.BulkSKU = &bulk
@@ -141,6 +193,14 @@ func Publication(c catalog.Course) PublishedCourse {
 		pc.Modes = append(pc.Modes, m)
 	}
 	return pc
+}
+
+// wholeUnits truncates a decimal amount ("49.99") toward zero to its whole
+// major units (49), as Python's int() of a Decimal does.
+func wholeUnits(decimal string) int64 {
+	whole, _, _ := strings.Cut(decimal, ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	return n
 }
 
 // Publish implements catalog.Publisher. A failure is a
@@ -155,6 +215,9 @@ func (c *Client) Publish(ctx context.Context, course catalog.Course) error {
 	var le *Error
 	if errors.As(err, &le) && le.StatusCode != 0 && le.Message != "" {
 		msg = le.Message
+		if strings.Contains(le.URL, CreditCoursesPath) {
+			msg = "the LMS did not take the course as a credit course: " + msg
+		}
 	} else if errors.As(err, &le) && le.Class == ClassConfiguration {
 		msg = "the LMS is not configured on this service"
 	}

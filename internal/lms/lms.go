@@ -1,6 +1,10 @@
-// Package lms is a client for the Open edX LMS Enrollment API
-// (/api/enrollment/v1/enrollment), the synchronous call Otto's enrollment
-// fulfillment module makes for every seat it fulfils or revokes.
+// Package lms is a client for the Open edX LMS APIs Otto calls: the
+// Enrollment API (/api/enrollment/v1/enrollment), the synchronous call
+// Otto's enrollment fulfillment module makes for every seat it fulfils or
+// revokes, authenticated with the shared X-Edx-Api-Key; and the commerce,
+// credit and entitlements APIs (commerce.go), authenticated with an OAuth2
+// client-credentials JWT when an OAuth client is configured (oauth.go), else
+// with the API key.
 //
 // Every failure is reported as an *Error carrying a Class, so that callers can
 // decide between retrying (network, timeout, 5xx, 408, 429) and giving up
@@ -19,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,13 +59,25 @@ type CourseDetails struct {
 	CourseID string `json:"course_id"`
 }
 
-// EnrollmentRequest is the exact body Otto posts.
+// EnrollmentRequest is the exact body Otto posts, and the analytics
+// headers that go with it.
 type EnrollmentRequest struct {
 	User                 string        `json:"user"`
 	IsActive             bool          `json:"is_active"`
 	Mode                 string        `json:"mode"`
 	CourseDetails        CourseDetails `json:"course_details"`
 	EnrollmentAttributes []Attribute   `json:"enrollment_attributes,omitempty"`
+	// Tracking is sent as headers, never in the body.
+	Tracking Tracking `json:"-"`
+}
+
+// Tracking is what Otto forwards from the learner's tracking_context with
+// an enrollment (parse_tracking_context): ga_client_id as
+// X-Edx-Ga-Client-Id and lms_ip as X-Forwarded-For. Empty values, and
+// values no HTTP header can hold, are not sent.
+type Tracking struct {
+	GAClientID string
+	IP         string
 }
 
 // Enrollment is the subset of the LMS's enrollment representation we use.
@@ -127,13 +144,19 @@ func (e *Error) Retryable() bool {
 	}
 }
 
-// Client calls the LMS Enrollment API. It is safe for concurrent use.
+// Client calls the LMS. It is safe for concurrent use.
 type Client struct {
 	baseURL string
 	apiKey  string
 	timeout time.Duration
 	http    *http.Client
+	// oauth, when set, authenticates the commerce, credit and entitlements
+	// calls instead of the API key.
+	oauth *tokenSource
 }
+
+// Option configures a Client.
+type Option func(*Client)
 
 // errCallTimeout is wrapped by the cancellation cause of our per-call
 // deadline; it lets classify tell our own timeout apart from the caller
@@ -149,7 +172,7 @@ var errCallTimeout = errors.New("lms: no answer within the per-call timeout")
 // Configuration problems (empty baseURL or apiKey) are not reported here but
 // by each call, as Otto does, so that a misconfigured deployment still starts
 // and fails the fulfillments it cannot do with a clear, non-retryable error.
-func NewClient(baseURL, apiKey string, timeout time.Duration) *Client {
+func NewClient(baseURL, apiKey string, timeout time.Duration, opts ...Option) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Thousands of concurrent enrollments go to the same LMS host; the default
 	// of 2 idle connections per host would make almost every call dial anew
@@ -157,7 +180,7 @@ func NewClient(baseURL, apiKey string, timeout time.Duration) *Client {
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 1024
 	tr.IdleConnTimeout = 90 * time.Second
-	return &Client{
+	c := &Client{
 		baseURL: strings.TrimRight(baseURL, "/"),
 		apiKey:  apiKey,
 		timeout: timeout,
@@ -165,6 +188,10 @@ func NewClient(baseURL, apiKey string, timeout time.Duration) *Client {
 		// context so that its expiry can be told apart from the caller's.
 		http: &http.Client{Transport: tr},
 	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Enroll creates or updates an enrollment as described by req. Any 2xx answer
@@ -220,7 +247,7 @@ func (c *Client) GetEnrollment(ctx context.Context, user, courseID string) (Enro
 	// Both parts are escaped separately so that the comma separating them
 	// stays the only literal comma in the segment.
 	u := c.baseURL + EnrollmentPath + "/" + url.PathEscape(user) + "," + url.PathEscape(courseID)
-	resp, err := c.do(ctx, http.MethodGet, u, nil, "")
+	resp, err := c.doWith(ctx, call{method: http.MethodGet, url: u, apiKey: true})
 	if err != nil {
 		var lmsErr *Error
 		if errors.As(err, &lmsErr) && lmsErr.StatusCode == http.StatusNotFound {
@@ -276,24 +303,59 @@ func (c *Client) postEnrollment(ctx context.Context, req EnrollmentRequest, idem
 	if err != nil {
 		return response{}, &Error{Class: ClassConfiguration, Message: err.Error(), URL: u, Err: fmt.Errorf("encode enrollment request: %w", err)}
 	}
-	return c.do(ctx, http.MethodPost, u, body, idempotencyKey)
+	var extra http.Header
+	for name, v := range map[string]string{"X-Edx-Ga-Client-Id": req.Tracking.GAClientID, "X-Forwarded-For": req.Tracking.IP} {
+		if v != "" && validHeaderValue(v) {
+			if extra == nil {
+				extra = http.Header{}
+			}
+			extra.Set(name, v)
+		}
+	}
+	return c.doWith(ctx, call{method: http.MethodPost, url: u, body: body, idempotencyKey: idempotencyKey, header: extra, apiKey: true})
 }
 
-// do performs one call bounded by the per-call timeout and returns the answer
-// if it is 2xx, or an *Error otherwise.
-func (c *Client) do(ctx context.Context, method, u string, body []byte, idempotencyKey string) (response, error) {
-	return c.doWith(ctx, method, u, body, idempotencyKey, nil)
+// validHeaderValue reports whether v can be sent as a header value as it
+// is: a tracking value that cannot must not turn into a failed enrollment.
+func validHeaderValue(v string) bool {
+	if len(v) > 1024 || strings.TrimSpace(v) != v {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// call is one request for doWith to make.
+type call struct {
+	method, url string
+	body        []byte
+	// contentType is the body's; application/json when empty.
+	contentType    string
+	idempotencyKey string
+	// header holds extra headers (tracking, a webhook's signature).
+	header http.Header
+	// apiKey sends the client's X-Edx-Api-Key, when it has one.
+	apiKey bool
+	// authorization, when set, is sent as the Authorization header.
+	authorization string
 }
 
 // Send makes one call to any URL with the client's timeout and error
 // classes (it is also the HTTP caller of the webhook fulfillment module):
 // a 2xx answer's status and body, or an *Error.
 func (c *Client) Send(ctx context.Context, method, u string, body []byte, header http.Header, idempotencyKey string) (int, []byte, error) {
-	r, err := c.doWith(ctx, method, u, body, idempotencyKey, header)
+	r, err := c.doWith(ctx, call{method: method, url: u, body: body, idempotencyKey: idempotencyKey, header: header, apiKey: true})
 	return r.status, r.body, err
 }
 
-func (c *Client) doWith(ctx context.Context, method, u string, body []byte, idempotencyKey string, extra http.Header) (response, error) {
+// doWith performs one call bounded by the per-call timeout and returns the
+// answer if it is 2xx, or an *Error otherwise.
+func (c *Client) doWith(ctx context.Context, cl call) (response, error) {
+	method, u, body, idempotencyKey := cl.method, cl.url, cl.body, cl.idempotencyKey
 	callCtx := ctx
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -320,14 +382,21 @@ func (c *Client) doWith(ctx context.Context, method, u string, body []byte, idem
 		return response{}, &Error{Class: ClassConfiguration, Message: err.Error(), URL: u, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.apiKey != "" {
+	if cl.apiKey && c.apiKey != "" {
 		req.Header.Set("X-Edx-Api-Key", c.apiKey)
 	}
-	for k, v := range extra {
+	if cl.authorization != "" {
+		req.Header.Set("Authorization", cl.authorization)
+	}
+	for k, v := range cl.header {
 		req.Header[k] = v
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		ct := cl.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	if idempotencyKey != "" {
 		// Besides telling the LMS (or a proxy) that a retry is a retry, this
@@ -397,7 +466,9 @@ func classify(ctx, callCtx context.Context, connected bool, u string, err error)
 }
 
 // errorMessage extracts the reason from an error answer: DRF puts it in
-// "detail" (authentication, throttling), the enrollment views in "message".
+// "detail" (authentication, throttling), the enrollment views in "message",
+// an OAuth2 token endpoint in "error_description" or "error", and a DRF
+// validation error under the names of the fields it refuses.
 func errorMessage(body []byte) string {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -405,7 +476,7 @@ func errorMessage(body []byte) string {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err == nil {
-		for _, key := range []string{"message", "detail"} {
+		for _, key := range []string{"message", "detail", "error_description", "error"} {
 			raw, ok := fields[key]
 			if !ok {
 				continue
@@ -421,8 +492,66 @@ func errorMessage(body []byte) string {
 			// rather than losing it.
 			return snippet(raw)
 		}
+		if msg := validationMessage("", trimmed); msg != "" {
+			return msg
+		}
 	}
 	return snippet(trimmed)
+}
+
+// validationMessage finds the first message of a DRF validation error,
+// e.g. {"modes":[{},{"price":["A valid integer is required."]}]}, and
+// names the field it is about: "modes[1].price: A valid integer is
+// required.". "" when v holds no string.
+func validationMessage(path string, v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if s == "" {
+			return ""
+		}
+		if path == "" {
+			return s
+		}
+		return path + ": " + s
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(v, &list) == nil {
+		for i, item := range list {
+			p := path
+			var probe string
+			if json.Unmarshal(item, &probe) != nil {
+				// A list of messages names its field; a list of objects
+				// (one per item of a nested list) names the item.
+				p = fmt.Sprintf("%s[%d]", path, i)
+			}
+			if msg := validationMessage(p, item); msg != "" {
+				return msg
+			}
+		}
+		return ""
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(v, &obj) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		if k == "non_field_errors" {
+			p = path
+		}
+		if msg := validationMessage(p, obj[k]); msg != "" {
+			return msg
+		}
+	}
+	return ""
 }
 
 // snippet returns at most the first 200 bytes of b, trimmed, for use in

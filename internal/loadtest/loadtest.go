@@ -1,8 +1,10 @@
 // Package loadtest is the load tool behind `fulfill loadtest`: it drives a
 // running service (--url) or one it starts in-process (--db) with virtual
-// learners buying a free seat, then verifies that every acknowledged order
-// became Complete and that the LMS holds one active enrollment per seat.
-// See BENCHMARKS.md.
+// learners buying a free seat, or with --paid a paid one through the
+// sandbox payment processor, then verifies that every acknowledged order
+// became Complete and that the LMS holds one active enrollment per seat
+// (and with --paid, that the payment ledger balances with the orders and
+// the refunds). See BENCHMARKS.md.
 package loadtest
 
 import (
@@ -38,17 +40,25 @@ import (
 	"fulfill/internal/config"
 	"fulfill/internal/lms"
 	"fulfill/internal/lms/lmstest"
+	"fulfill/internal/money"
+	"fulfill/internal/payment"
 )
 
 // Bounds of a load run: everything the tool does is limited by count and
 // time, and it only ever talks to loopback or the URLs it was given.
 const (
-	loadMaxConcurrency  = 4096
-	loadMaxOrders       = 10_000_000
-	loadMaxDuration     = 10 * time.Minute
-	loadVerifyWorkers   = 32
-	loadLMSCheckers     = 128
-	loadPaidUnavailable = "paid checkout needs the sandbox payment processor (issue 4), not available yet"
+	loadMaxConcurrency = 4096
+	loadMaxOrders      = 10_000_000
+	loadMaxDuration    = 10 * time.Minute
+	loadVerifyWorkers  = 32
+	loadLMSCheckers    = 128
+	// The paid seat the tool adds to its course with --paid.
+	loadPaidPrice    = "49.00"
+	loadPaidCurrency = "USD"
+	loadPaidCertType = "professional" // with ID verification: LMS mode "professional"
+	// A gateway redelivers a notification that failed (transport error or
+	// 5xx): at most this many deliveries of one notification.
+	loadNotifyAttempts = 3
 )
 
 type loadOptions struct {
@@ -59,6 +69,8 @@ type loadOptions struct {
 	orders             int
 	rate               float64
 	paid               bool
+	paidDuplicates     float64
+	sandboxSecret      string
 	lmsLatency         time.Duration
 	lmsFailRate        float64
 	lmsOutage          bool
@@ -105,12 +117,16 @@ type loadReport struct {
 	OrdersPerSecAll float64           `json:"orders_per_second_all,omitempty"`
 	LatencyAll      *loadLatency      `json:"latency_ms_all,omitempty"`
 	Outage          *loadOutageReport `json:"outage,omitempty"`
-	Settle          loadSettleReport  `json:"settle"`
-	LMSCheck        loadLMSCheck      `json:"lms_check"`
-	CPU             *loadCPU          `json:"cpu,omitempty"`
-	Memory          *loadMemory       `json:"memory,omitempty"`
-	Verified        bool              `json:"verified"`
-	Failures        []string          `json:"failures,omitempty"`
+	// OpenLoop is set with --rate: the latency measured from each order's
+	// scheduled send time.
+	OpenLoop *loadOpenLoop    `json:"open_loop,omitempty"`
+	Paid     *loadPaidReport  `json:"paid,omitempty"`
+	Settle   loadSettleReport `json:"settle"`
+	LMSCheck loadLMSCheck     `json:"lms_check"`
+	CPU      *loadCPU         `json:"cpu,omitempty"`
+	Memory   *loadMemory      `json:"memory,omitempty"`
+	Verified bool             `json:"verified"`
+	Failures []string         `json:"failures,omitempty"`
 }
 
 type loadLMSSetup struct {
@@ -192,10 +208,11 @@ type loadMemory struct {
 }
 
 // Run is `fulfill loadtest`: args are the flags after the command name.
-// It drives a service with virtual learners buying a free seat, then
-// verifies that every acknowledged order became Complete and that the LMS
-// holds one active enrollment per seat. --help prints the flags on stderr
-// and returns nil. See BENCHMARKS.md.
+// It drives a service with virtual learners buying a free seat (--paid: a
+// paid one, through the sandbox processor), then verifies that every
+// acknowledged order became Complete and that the LMS holds one active
+// enrollment per seat (--paid: and that the payments balance). --help
+// prints the flags on stderr and returns nil. See BENCHMARKS.md.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseLoadFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -204,8 +221,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if o.paid {
-		return errors.New(loadPaidUnavailable)
+	if o.paid && o.url != "" && o.sandboxSecret == "" {
+		o.sandboxSecret = getenv("FULFILL_SANDBOX_SECRET")
+		if o.sandboxSecret == "" {
+			return errors.New("loadtest: --paid with --url needs the service's --sandbox-secret (or FULFILL_SANDBOX_SECRET) to sign the gateway's notifications")
+		}
 	}
 	lt := &loadTest{o: o, stderr: stderr, rep: &loadReport{Errors: map[string]int64{}, AnsweredStatus: map[string]int64{}}}
 	lt.client = &http.Client{Timeout: o.timeout, Transport: loadTransport(o.concurrency + loadVerifyWorkers + 64)}
@@ -250,7 +270,9 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to place orders (with --orders: an upper bound, default 10m)")
 	fs.IntVar(&o.orders, "orders", 0, "stop after this many orders (0: run for --duration)")
 	fs.Float64Var(&o.rate, "rate", 0, "target orders per second, open loop; latency counts from each order's scheduled start (0: as fast as the learners go)")
-	fs.BoolVar(&o.paid, "paid", false, "buy a paid seat (not available yet)")
+	fs.BoolVar(&o.paid, "paid", false, "buy a paid seat ("+loadPaidPrice+" "+loadPaidCurrency+") through the sandbox payment processor: the basket, then the gateway's signed accept notification")
+	fs.Float64Var(&o.paidDuplicates, "paid-duplicates", 0, "with --paid: fraction (0 to 1) of baskets paid a second time (another accept, another reference), which the service must refund")
+	fs.StringVar(&o.sandboxSecret, "sandbox-secret", "", "with --paid: the sandbox processor's secret to sign notifications with (--url: the service's --sandbox-secret, default $FULFILL_SANDBOX_SECRET; in-process: random unless given)")
 	fs.DurationVar(&o.lmsLatency, "lms-latency", 0, "latency of the LMS stand-in started in-process")
 	fs.Float64Var(&o.lmsFailRate, "lms-fail-rate", 0, "fraction of enrollment calls the in-process LMS stand-in answers 503")
 	fs.BoolVar(&o.lmsOutage, "lms-outage", false, "the in-process LMS stand-in fails every enrollment until all orders are placed, then heals; measures the time to all Complete")
@@ -298,6 +320,10 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 		return o, errors.New("loadtest: --rate must be 0 to 1000000")
 	case o.lmsFailRate < 0 || o.lmsFailRate > 1:
 		return o, errors.New("loadtest: --lms-fail-rate must be between 0 and 1")
+	case o.paidDuplicates < 0 || o.paidDuplicates > 1 || math.IsNaN(o.paidDuplicates):
+		return o, errors.New("loadtest: --paid-duplicates must be between 0 and 1")
+	case o.paidDuplicates > 0 && !o.paid:
+		return o, errors.New("loadtest: --paid-duplicates needs --paid")
 	case o.lmsLatency < 0 || o.lmsLatency > time.Minute:
 		return o, errors.New("loadtest: --lms-latency must be 0 to 1m")
 	case o.warmup < 0 || o.warmup >= o.duration:
@@ -354,8 +380,16 @@ type loadTest struct {
 	base    string // service base URL
 	runID   string
 	courseI string
-	sku     string
+	sku     string // the seat bought
+	mode    string // its LMS mode
 	staff   string // staff token
+
+	// --paid
+	price         money.Amount // of the paid seat
+	sandboxSecret []byte
+	paidBody      []byte
+	ledgerFloor   int64     // the newest payment id before the run: this run's are above it
+	paid          paidTally // merged from the learners
 
 	// in-process
 	app        *app.App
@@ -456,11 +490,20 @@ func (lt *loadTest) startInProcess(ctx context.Context) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg := config.Flags(fs)
-	secret := make([]byte, 16)
-	_, _ = rand.Read(secret)
+	secret := o.sandboxSecret
+	if secret == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		secret = hex.EncodeToString(b)
+	}
+	lt.sandboxSecret = []byte(secret)
 	set := map[string]string{
 		"db": o.db, "jwt-secret": o.jwtSecret, "lms-url": lmsURL, "lms-api-key": lmsKey,
-		"sandbox-secret": hex.EncodeToString(secret), "addr": "127.0.0.1:0",
+		"sandbox-secret": secret, "addr": "127.0.0.1:0",
+	}
+	if o.paid {
+		// The sandbox gateway, outside --demo (which would seed a course).
+		set["payment-processors"], set["sandbox-allow-production"] = payment.SandboxName, "true"
 	}
 	faulty := lt.stub != nil && (o.lmsFailRate > 0 || o.lmsOutage)
 	if faulty {
@@ -514,12 +557,17 @@ func (lt *loadTest) startInProcess(ctx context.Context) error {
 	lt.srv = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = lt.srv.Serve(ln) }()
 	// The retry worker, as `fulfill serve` runs it; refunds and the payment
-	// reconciler have nothing to do with free orders.
+	// reconciler have nothing to do with free orders, so they run only with
+	// --paid (then all three, as `fulfill serve` does).
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	lt.stopWorker, lt.workerDone = stop, make(chan struct{})
 	go func() {
 		defer close(lt.workerDone)
-		a.Worker.Run(wctx)
+		if o.paid {
+			a.Run(wctx)
+		} else {
+			a.Worker.Run(wctx)
+		}
 	}()
 	lt.base = "http://" + ln.Addr().String()
 	return nil
@@ -547,8 +595,15 @@ func (lt *loadTest) teardown() {
 	}
 }
 
-// do sends one request and reads the whole answer.
+// do sends one request as the holder of token and reads the whole answer.
 func (lt *loadTest) do(ctx context.Context, method, path, token string, body []byte) (int, []byte, error) {
+	h := http.Header{}
+	h.Set("Authorization", "JWT "+token)
+	return lt.doHeader(ctx, method, path, h, body)
+}
+
+// doHeader sends one request with these headers and reads the whole answer.
+func (lt *loadTest) doHeader(ctx context.Context, method, path string, h http.Header, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -557,7 +612,9 @@ func (lt *loadTest) do(ctx context.Context, method, path, token string, body []b
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "JWT "+token)
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -570,12 +627,18 @@ func (lt *loadTest) do(ctx context.Context, method, path, token string, body []b
 	return res.StatusCode, raw, err
 }
 
+// createCourse creates the course with a free verified seat and, with
+// --paid, a paid professional seat; the learners buy the one of their kind.
 func (lt *loadTest) createCourse(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]any{
-		"name": "Load test " + lt.runID,
-		"modes": []map[string]any{{"certificate_type": "verified", "id_verification_required": false,
-			"price": "0", "currency": "USD"}},
-	})
+	modes := []map[string]any{{"certificate_type": "verified", "id_verification_required": false,
+		"price": "0", "currency": "USD"}}
+	want := "verified"
+	if lt.o.paid {
+		modes = append(modes, map[string]any{"certificate_type": loadPaidCertType, "id_verification_required": true,
+			"price": loadPaidPrice, "currency": loadPaidCurrency})
+		want = loadPaidCertType
+	}
+	body, _ := json.Marshal(map[string]any{"name": "Load test " + lt.runID, "modes": modes})
 	// PUT is idempotent: when the service answers 5xx (it may publish the
 	// course to a flaky LMS), try again a few times.
 	var status int
@@ -597,22 +660,33 @@ func (lt *loadTest) createCourse(ctx context.Context) error {
 	}
 	var c struct {
 		Modes []struct {
+			Name            string `json:"name"`
 			CertificateType string `json:"certificate_type"`
 			SKU             string `json:"sku"`
+			Price           string `json:"price"`
+			Currency        string `json:"currency"`
 		} `json:"modes"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return fmt.Errorf("loadtest: create course: %w", err)
 	}
 	for _, m := range c.Modes {
-		if m.CertificateType == "verified" && m.SKU != "" {
-			lt.sku = m.SKU
+		if m.CertificateType == want && m.SKU != "" {
+			lt.sku, lt.mode = m.SKU, m.Name
+			if lt.o.paid {
+				if lt.price, err = money.Parse(m.Price, m.Currency); err != nil || lt.price.Minor <= 0 {
+					return fmt.Errorf("loadtest: create course: the paid seat costs %q %q", m.Price, m.Currency)
+				}
+			}
 		}
 	}
-	if lt.sku == "" {
-		return fmt.Errorf("loadtest: create course: no SKU for the verified mode in %s", snippetOf(raw))
+	if lt.sku == "" || lt.mode == "" {
+		return fmt.Errorf("loadtest: create course: no SKU for the %s mode in %s", want, snippetOf(raw))
 	}
 	lt.rep.SKU = lt.sku
+	if lt.o.paid {
+		return lt.setupPaid(ctx)
+	}
 	return nil
 }
 
@@ -688,6 +762,7 @@ func (lt *loadTest) load(ctx context.Context) {
 		wg.Go(func() {
 			var mine []loadSample
 			var acks []loadAck
+			var tally paidTally
 			errs := map[string]int64{}
 			statuses := map[string]int64{}
 			var samples []string
@@ -717,33 +792,37 @@ func (lt *loadTest) load(ctx context.Context) {
 					continue
 				}
 				sent.Add(1)
-				// The request is not cut short by the end of the run (lctx):
+				sendAt := time.Now()
+				// The requests are not cut short by the end of the run (lctx):
 				// an order placed but never acknowledged would still enroll.
-				status, raw, err := lt.do(ctx, http.MethodPost, "/api/v2/baskets/", tok, reqBody)
-				d := time.Since(t0)
-				class, number, ostatus := classifyCheckout(status, raw, err)
-				if class != "" {
-					errs[class]++
-					failed.Add(1)
+				var out checkoutOutcome
+				if o.paid {
+					out = lt.buyPaid(ctx, i, tok, lt.duplicate(i), &tally)
+				} else {
+					out = lt.buyFree(ctx, tok, reqBody)
+				}
+				d := out.done.Sub(t0)
+				for _, e := range out.errs {
+					errs[e.class]++
 					if len(samples) < 3 {
-						if err != nil {
-							samples = append(samples, class+": "+err.Error())
-						} else {
-							samples = append(samples, class+": "+snippetOf(raw))
-						}
+						samples = append(samples, e.sample)
 					}
+				}
+				if out.number == "" {
+					failed.Add(1)
 					continue
 				}
 				acked.Add(1)
 				h.add(d)
-				mine = append(mine, loadSample{at: t0.Sub(start), d: d})
-				statuses[ostatus]++
-				acks = append(acks, loadAck{number: number, user: user, status: ostatus})
+				mine = append(mine, loadSample{at: t0.Sub(start), d: d, lag: max(0, sendAt.Sub(t0)), basket: out.basket, notify: out.notify})
+				statuses[out.status]++
+				acks = append(acks, loadAck{number: out.number, user: user, status: out.status})
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			lat = append(lat, mine...)
 			lt.acked = append(lt.acked, acks...)
+			lt.paid.merge(&tally)
 			for k, v := range errs {
 				rep.Errors[k] += v
 			}
@@ -773,11 +852,24 @@ func (lt *loadTest) load(ctx context.Context) {
 	rep.ElapsedSeconds = elapsed.Seconds()
 	all := make([]time.Duration, 0, len(lat))
 	var steady []time.Duration
+	var steadySamples []loadSample
 	for _, x := range lat {
 		all = append(all, x.d)
 		if x.at >= o.warmup {
 			steady = append(steady, x.d)
+			steadySamples = append(steadySamples, x)
 		}
+	}
+	if o.warmup <= 0 || elapsed <= o.warmup {
+		steadySamples = lat
+	}
+	picked := next.Load()
+	if o.orders > 0 {
+		picked = min(picked, int64(o.orders))
+	}
+	lt.openLoop(steadySamples, elapsed, picked)
+	if o.paid {
+		lt.paidLatency(steadySamples)
 	}
 	if elapsed > 0 {
 		rep.OrdersPerSec = float64(len(all)) / elapsed.Seconds()
@@ -793,8 +885,10 @@ func (lt *loadTest) load(ctx context.Context) {
 }
 
 // loadSample is one acknowledged order: when it started (from the start
-// of the run) and how long it took.
-type loadSample struct{ at, d time.Duration }
+// of the run; with --rate, when it was due) and how long it took; with
+// --rate, how late it was sent (lag, included in d); with --paid, the two
+// requests it took (basket and accept, their sum is d-lag).
+type loadSample struct{ at, d, lag, basket, notify time.Duration }
 
 // progressLoop prints one refreshing line on stderr until stopped.
 func (lt *loadTest) progressLoop(start time.Time, acked, failed *atomic.Int64, h *loadHist) func() {
@@ -831,6 +925,37 @@ func (lt *loadTest) progressLoop(start time.Time, acked, failed *atomic.Int64, h
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// checkoutOutcome is what one learner's checkout led to: the order (none
+// when it failed) and the errors met on the way.
+type checkoutOutcome struct {
+	number, status string // the order acknowledged, and its status as answered
+	done           time.Time
+	basket, notify time.Duration // --paid: the basket request; the accept notification, with redeliveries
+	errs           []loadError
+}
+
+type loadError struct{ class, sample string }
+
+func newLoadError(class string, raw []byte, err error) loadError {
+	if err != nil {
+		return loadError{class, class + ": " + err.Error()}
+	}
+	return loadError{class, class + ": " + snippetOf(raw)}
+}
+
+// buyFree is one free checkout: POST /api/v2/baskets/.
+func (lt *loadTest) buyFree(ctx context.Context, tok string, body []byte) checkoutOutcome {
+	status, raw, err := lt.do(ctx, http.MethodPost, "/api/v2/baskets/", tok, body)
+	out := checkoutOutcome{done: time.Now()}
+	class, number, ostatus := classifyCheckout(status, raw, err)
+	if class != "" {
+		out.errs = append(out.errs, newLoadError(class, raw, err))
+		return out
+	}
+	out.number, out.status = number, ostatus
+	return out
 }
 
 // classifyCheckout returns "" and the order for an acknowledged checkout,
@@ -922,6 +1047,9 @@ func (lt *loadTest) verify(ctx context.Context, runStart time.Time) {
 	if len(lt.acked) > 0 {
 		lt.waitSettled(ctx, runStart, deadline)
 	}
+	if o.paid {
+		lt.waitPayments(ctx, deadline)
+	}
 	pending := slices.Clone(lt.acked)
 	var final map[string]orderCheck
 	for {
@@ -1010,6 +1138,9 @@ func (lt *loadTest) verify(ctx context.Context, runStart time.Time) {
 		if c.Active != acked {
 			fail("%d of %d learners are actively enrolled at %s (not active %d, errors %d)", c.Active, acked, lt.o.lmsURL, c.NotActive, c.Errors)
 		}
+	}
+	if o.paid {
+		lt.verifyLedger(ctx, runStart, fail)
 	}
 	rep.Verified = len(rep.Failures) == 0
 }
@@ -1106,7 +1237,7 @@ func (lt *loadTest) checkLMS(ctx context.Context) {
 		c.ActiveEnrollments = lt.stub.ActiveEnrollments()
 		for _, a := range lt.acked {
 			c.Checked++
-			if e, ok := lt.stub.Enrollment(a.user, lt.courseI); ok && e.IsActive && e.Mode == "verified" {
+			if e, ok := lt.stub.Enrollment(a.user, lt.courseI); ok && e.IsActive && e.Mode == lt.mode {
 				c.Active++
 			} else {
 				c.NotActive++
@@ -1128,7 +1259,7 @@ func (lt *loadTest) checkLMS(ctx context.Context) {
 						c.NotActive++
 					case err != nil:
 						c.Errors++
-					case e.IsActive && e.Mode == "verified":
+					case e.IsActive && e.Mode == lt.mode:
 						c.Active++
 					default:
 						c.NotActive++
@@ -1344,8 +1475,19 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	} else {
 		fmt.Fprintf(w, "  sent %d, acknowledged %d in %.2fs: %.1f orders/s\n", r.Sent, r.Acknowledged, r.ElapsedSeconds, r.OrdersPerSec)
 	}
-	fmt.Fprintf(w, "  latency of acknowledged orders (ms): p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
-		r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
+	what := "acknowledged orders"
+	if r.Paid != nil {
+		what = "acknowledged paid checkouts, basket + accept notification"
+	}
+	fmt.Fprintf(w, "  latency of %s (ms): p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
+		what, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
+	if p := r.Paid; p != nil {
+		fmt.Fprintf(w, "    basket POST (ms):         p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
+			p.Basket.P50, p.Basket.P95, p.Basket.P99, p.Basket.Max, p.Basket.Mean)
+		fmt.Fprintf(w, "    accept notification (ms): p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
+			p.Notify.P50, p.Notify.P95, p.Notify.P99, p.Notify.Max, p.Notify.Mean)
+	}
+	printOpenLoop(w, r)
 	fmt.Fprintf(w, "  answered: %s\n", fmtCounts(r.AnsweredStatus))
 	if len(r.Errors) == 0 {
 		fmt.Fprintln(w, "  errors: none")
@@ -1406,9 +1548,14 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	if r.Memory != nil {
 		fmt.Fprintf(w, "  memory of %s: peak RSS (VmHWM) %.1f MB, RSS now %.1f MB\n", r.Memory.Of, r.Memory.VmHWMMB, r.Memory.VmRSSMB)
 	}
-	if r.Verified {
+	printPaid(w, r.Paid)
+	switch {
+	case r.Verified && r.Paid != nil:
+		fmt.Fprintln(w, "\nVERIFIED: every acknowledged order is Complete and enrolled once; the payments balance "+
+			"(accepted = orders + refunds) and none is left received or needing attention")
+	case r.Verified:
 		fmt.Fprintln(w, "\nVERIFIED: every acknowledged order is Complete and enrolled once")
-	} else {
+	default:
 		fmt.Fprintln(w, "\nVERIFICATION FAILED:")
 		for _, f := range r.Failures {
 			fmt.Fprintf(w, "  - %s\n", f)

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/money"
 	"fulfill/internal/sqlstore/sqlstoretest"
 )
 
@@ -62,13 +67,96 @@ func TestLoadtestInProcess(t *testing.T) {
 	}
 }
 
+// TestLoadtestPaid runs --paid in-process: every learner pays through the
+// sandbox (basket, then the gateway's signed accept), a fifth of the
+// baskets are paid a second time with another reference, and the tool
+// checks that the service refunded those and that the ledger balances
+// with the orders. It never asserts speed.
+func TestLoadtestPaid(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqlstoretest.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--paid", "--paid-duplicates", "0.2",
+				"--orders", "100", "--concurrency", "8", "--rate", "200", "--settle", "1m", "--json"},
+				func(string) string { return "" }, &stdout, &stderr)
+			require.NoError(t, err, "stderr:\n%s", stderr.String())
+
+			var rep loadReport
+			require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
+			require.True(t, rep.Verified, "failures: %v", rep.Failures)
+			require.Empty(t, rep.Failures)
+			require.Empty(t, rep.Errors)
+			require.Equal(t, string(engine), rep.Engine)
+			require.EqualValues(t, 100, rep.Sent)
+			require.EqualValues(t, 100, rep.Acknowledged)
+			require.Equal(t, 100, rep.Settle.Complete)
+			require.Equal(t, 100, rep.LMSCheck.Activations)
+			require.Equal(t, 100, rep.LMSCheck.Active)
+
+			p := rep.Paid
+			require.NotNil(t, p)
+			require.Equal(t, "sandbox", p.Processor)
+			require.Equal(t, "49.00", p.Price)
+			require.EqualValues(t, 20, p.Duplicates.Sent)
+			require.EqualValues(t, 20, p.Duplicates.Refunded)
+			require.Zero(t, p.Duplicates.Failed)
+			// Both parts of the checkout were measured, and the whole
+			// includes them.
+			require.Equal(t, 100, p.Basket.Count)
+			require.Equal(t, 100, p.Notify.Count)
+			require.Positive(t, p.Basket.P50)
+			require.Positive(t, p.Notify.P50)
+			require.GreaterOrEqual(t, rep.Latency.Max, p.Notify.Max)
+
+			l := p.Ledger
+			require.True(t, l.Balanced)
+			require.Equal(t, 120, l.Payments)
+			require.Equal(t, map[string]int{"placed": 100, "refunded": 20}, l.ByState)
+			require.Equal(t, 100, l.Orders)
+			require.Equal(t, 20, l.Refunds)
+			require.Equal(t, "USD", l.Currency)
+			require.Equal(t, "5880.00", l.AcceptedSum)
+			require.Equal(t, "4900.00", l.OrdersSum)
+			require.Equal(t, "4900.00", l.PlacedSum)
+			require.Equal(t, "980.00", l.RefundSum)
+			require.Equal(t, "0.00", l.LeftSum)
+			sum := func(s string) int64 {
+				a, err := money.Parse(s, l.Currency)
+				require.NoError(t, err)
+				return a.Minor
+			}
+			require.Equal(t, sum(l.AcceptedSum), sum(l.OrdersSum)+sum(l.RefundSum))
+
+			// --rate: the open-loop line, from the scheduled send time.
+			require.NotNil(t, rep.OpenLoop)
+			require.Equal(t, "scheduled send time", rep.OpenLoop.LatencyFrom)
+			require.Equal(t, rep.Latency.P99, rep.OpenLoop.P99)
+			require.LessOrEqual(t, rep.OpenLoop.P99FromSend, rep.OpenLoop.P99)
+			require.EqualValues(t, 100, rep.OpenLoop.Due)
+			require.Zero(t, rep.OpenLoop.UnsentDue)
+
+			text := stderr.String()
+			require.Contains(t, text, "VERIFIED")
+			require.Contains(t, text, "accepted 5880.00 USD = orders 4900.00 USD (100 orders; placed payments 4900.00) + refunds 980.00 USD (20)")
+			require.Contains(t, text, "measured from each order's scheduled send time")
+			require.Contains(t, text, "accept notification (ms)")
+		})
+	}
+}
+
 func TestLoadtestFlags(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--db", "sqlite:x.db", "--paid"}, "paid checkout needs the sandbox payment processor (issue 4), not available yet"},
+		{[]string{"--url", "http://127.0.0.1:1", "--paid"}, "--sandbox-secret"},
+		{[]string{"--db", "sqlite:x.db", "--paid", "--paid-duplicates", "1.5"}, "--paid-duplicates"},
+		{[]string{"--db", "sqlite:x.db", "--paid-duplicates", "0.1"}, "needs --paid"},
 		{[]string{}, "either --url"},
 		{[]string{"--db", "sqlite:x.db", "--url", "http://127.0.0.1:1"}, "either --url"},
 		{[]string{"--db", "sqlite:x.db", "--concurrency", "0"}, "--concurrency"},
@@ -122,4 +210,57 @@ func TestLoadHistogram(t *testing.T) {
 	}
 	lat := summarize([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond})
 	require.Equal(t, loadLatency{Count: 3, Mean: 2, P50: 2, P95: 3, P99: 3, Max: 3}, lat)
+}
+
+// TestVerifyLedgerUnbalanced: a ledger that does not balance with the
+// orders fails the verification, with the sums in the report. The service
+// is a stub answering the payment and order lists.
+func TestVerifyLedgerUnbalanced(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/api/v2/payments/" && r.URL.Query().Get("cursor") == "":
+			_, _ = w.Write([]byte(`{"count":4,"results":[
+				{"id":13,"reference":"lt-r-1","decision":"accept","amount":"49.00","currency":"USD","state":"received"},
+				{"id":12,"reference":"lt-r-0-dup","decision":"accept","amount":"49.00","currency":"USD","state":"placed","order_number":"O2"},
+				{"id":11,"reference":"lt-r-0","decision":"accept","amount":"49.00","currency":"USD","state":"placed","order_number":"O1"},
+				{"id":10,"reference":"lt-other-0","decision":"accept","amount":"49.00","currency":"USD","state":"placed","order_number":"X"}]}`))
+		case r.URL.Path == "/api/v2/payments/":
+			_, _ = w.Write([]byte(`{"count":0,"results":[]}`))
+		case r.URL.Path == "/api/v2/orders/" && r.URL.Query().Get("page") == "":
+			// A page-number list whose next link is absolute.
+			_, _ = fmt.Fprintf(w, `{"count":3,"next":"http://%s/api/v2/orders/?page=2","results":[
+				{"number":"O2","total_excl_tax":"49.00","currency":"USD","user":{"username":"ldr-0"}}]}`, r.Host)
+		case r.URL.Path == "/api/v2/orders/":
+			_, _ = w.Write([]byte(`{"count":3,"next":null,"results":[
+				{"number":"O2","total_excl_tax":"49.00","currency":"USD","user":{"username":"ldr-0"}},
+				{"number":"O1","total_excl_tax":"49.00","currency":"USD","user":{"username":"ldr-0"}},
+				{"number":"X","total_excl_tax":"49.00","currency":"USD","user":{"username":"someone"}}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	lt := &loadTest{base: srv.URL, client: srv.Client(), runID: "r", stderr: io.Discard,
+		price: money.Amount{Minor: 4900, Currency: "USD"}, acked: []loadAck{{number: "O1", user: "ldr-0"}},
+		rep: &loadReport{Errors: map[string]int64{}, Paid: &loadPaidReport{}}}
+	lt.paid = paidTally{dupSent: 1, dupRefunded: 1}
+	var failures []string
+	lt.verifyLedger(context.Background(), time.Now(), func(f string, a ...any) { failures = append(failures, fmt.Sprintf(f, a...)) })
+	lt.rep.Failures = failures
+	l := lt.rep.Paid.Ledger
+	require.False(t, l.Balanced)
+	require.Equal(t, 3, l.Payments, "another run's payment is not counted")
+	require.Equal(t, "147.00", l.AcceptedSum)
+	require.Equal(t, "98.00", l.PlacedSum)
+	require.Equal(t, "0.00", l.RefundSum)
+	require.Equal(t, "49.00", l.LeftSum)
+	require.Equal(t, 2, l.Orders)
+	require.Equal(t, "98.00", l.OrdersSum)
+	all := strings.Join(failures, "\n")
+	require.Contains(t, all, "1 payments left received")
+	require.Contains(t, all, "accepted payments 147.00 USD ≠ orders 98.00 USD + refunds 0.00 USD")
+	require.Contains(t, all, "1 orders of the run were placed but never acknowledged")
+	require.Contains(t, all, "0 refunded payments for 1 duplicate accepts")
 }

@@ -13,6 +13,14 @@ type User struct {
 	Email    string
 	FullName string
 	IsStaff  bool
+	// GAClientID and IP are the ga_client_id and lms_ip of the token's
+	// tracking_context, sent to the LMS with the enrollments of an order
+	// this request places (X-Edx-Ga-Client-Id, X-Forwarded-For), as Otto
+	// sends them. They live only as long as the request: the database
+	// keeps no copy, so an order read back (by the retry worker, say)
+	// carries none.
+	GAClientID string
+	IP         string
 }
 
 // Order is a placed order. The retry fields summarise its lines.
@@ -99,6 +107,42 @@ type Attempt struct {
 	Outcome    Outcome
 	HTTPStatus int
 	Message    string
+}
+
+// InRefund reports whether the line has a refund that is not Denied: it
+// is being given back, or was, and is refunded and fulfilled no more.
+func (l Line) InRefund() bool { return l.RefundStatus != "" && l.RefundStatus != "Denied" }
+
+// What an order's refunds add up to (Order.RefundState).
+const (
+	RefundPending = "Refund pending"
+	RefundPartly  = "Partly refunded"
+	RefundFull    = "Refunded"
+)
+
+// RefundState sums up the refunds of the order's lines: "" when no line
+// has one (Denied ones do not count), RefundPending while one is not
+// finished, RefundFull when every line was refunded, else RefundPartly.
+func (o Order) RefundState() string {
+	done, pending := 0, 0
+	for _, l := range o.Lines {
+		switch {
+		case !l.InRefund():
+		case l.RefundStatus == "Complete":
+			done++
+		default: // Open, Revocation Error
+			pending++
+		}
+	}
+	switch {
+	case pending > 0:
+		return RefundPending
+	case done == 0:
+		return ""
+	case done == len(o.Lines):
+		return RefundFull
+	}
+	return RefundPartly
 }
 
 // LineStatuses returns the statuses of the order's lines.

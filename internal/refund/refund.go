@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"fulfill/internal/apperr"
+	"fulfill/internal/order"
 	"fulfill/internal/statemachine"
 )
 
@@ -100,6 +101,24 @@ const (
 // Valid reports whether a is a known action.
 func (a Action) Valid() bool {
 	return a == ActionApprove || a == ActionApprovePaymentOnly || a == ActionDeny
+}
+
+// Refundable reports whether line l of order o may be refunded: Otto's
+// rule, a Complete line of a Complete order, and also a paid line that
+// failed (a fulfillment error status), so that support can give back what
+// could not be delivered. An Open line is still being delivered; a line
+// with a refund that is not Denied is refunded once only. The store's
+// CreateRefunds applies the same rule in SQL.
+func Refundable(o order.Order, l order.Line) bool {
+	switch {
+	case l.InRefund():
+		return false
+	case l.Status == order.LineComplete:
+		return o.Status == order.StatusComplete
+	case l.Status.IsError():
+		return l.LinePriceMinor > 0
+	}
+	return false
 }
 
 // Refund is a request to give money back for some lines of one order.

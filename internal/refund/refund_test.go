@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"fulfill/internal/order"
 )
 
 func TestTransitionEveryPair(t *testing.T) {
@@ -44,4 +46,30 @@ func TestLineTransitionEveryPair(t *testing.T) {
 	}
 	require.True(t, ActionApprovePaymentOnly.Valid())
 	require.False(t, Action("refund").Valid())
+}
+
+func TestRefundable(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		order  order.Status
+		line   order.LineStatus
+		price  int64
+		refund string
+		want   bool
+	}{
+		{"delivered, order complete (Otto)", order.StatusComplete, order.LineComplete, 100, "", true},
+		{"delivered, free (Otto's $0 refund)", order.StatusComplete, order.LineComplete, 0, "", true},
+		{"delivered, another line failed", order.StatusFulfillmentError, order.LineComplete, 100, "", false},
+		{"failed, paid", order.StatusFulfillmentError, order.LineServerError, 100, "", true},
+		{"failed for good, paid", order.StatusFulfillmentError, order.LineConfigurationError, 100, "", true},
+		{"failed, free", order.StatusFulfillmentError, order.LineNetworkError, 0, "", false},
+		{"still being delivered", order.StatusOpen, order.LineOpen, 100, "", false},
+		{"refund open", order.StatusComplete, order.LineComplete, 100, "Open", false},
+		{"refunded", order.StatusFulfillmentError, order.LineTimeoutError, 100, "Complete", false},
+		{"refund denied", order.StatusFulfillmentError, order.LineTimeoutError, 100, "Denied", true},
+	} {
+		l := order.Line{Status: c.line, LinePriceMinor: c.price, RefundStatus: c.refund}
+		require.Equal(t, c.want, Refundable(order.Order{Status: c.order, Lines: []order.Line{l}}, l), c.name)
+	}
 }

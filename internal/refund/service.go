@@ -107,9 +107,9 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Create makes refunds for the selected Complete, not yet refunded lines,
-// one per order, and returns their ids. A $0 refund is approved at once, as
-// Otto does.
+// Create makes refunds for the selected lines that are Refundable, one per
+// order, and returns their ids. A $0 refund is approved at once, as Otto
+// does. A failed line given a refund is retried no more.
 func (s *Service) Create(ctx context.Context, sel Selection, actor string) ([]int64, error) {
 	ids, err := s.Store.CreateRefunds(ctx, sel, actor)
 	if err != nil {
@@ -131,9 +131,10 @@ func (s *Service) Create(ctx context.Context, sel Selection, actor string) ([]in
 }
 
 // Process applies an action to a refund. Approval credits the payment
-// through the processor that took it, then revokes each line through its
-// fulfillment module (approve_payment_only skips revocation; a $0 refund
-// skips both). A step already done is never done again; a failed step
+// through the processor that took it, then revokes each delivered line
+// through its fulfillment module (approve_payment_only skips revocation; a
+// $0 refund skips both; a line that failed had nothing delivered, and its
+// revocation succeeds without a call). A step already done is never done again; a failed step
 // leaves the refund in its error status, scheduled for a retry.
 func (s *Service) Process(ctx context.Context, id int64, action Action, actor string) (Refund, error) {
 	if !action.Valid() {
@@ -249,17 +250,31 @@ func (s *Service) revoke(ctx context.Context, r Refund, o order.Order, action Ac
 		}
 		return StatusComplete
 	}
+	// A line that was never delivered (it failed) has nothing to revoke:
+	// its revocation is done at once, without calling its module. Only the
+	// delivered lines go to the modules.
+	var delivered []Line
 	lines := make([]order.Line, 0, len(todo))
 	for _, l := range todo {
 		ol := byID[l.OrderLineID]
+		if ol.Status != order.LineComplete {
+			out.Lines = append(out.Lines, LineChange{ID: l.ID, From: l.Status, To: LineComplete})
+			s.Log.Info("line_not_revoked", "refund", r.ID, "order", o.Number, "line", l.OrderLineID, "status", ol.Status,
+				"reason", "never delivered: nothing to revoke")
+			continue
+		}
 		// The registry skips Complete lines (it never re-fulfills); for a
 		// revocation the delivered line is exactly the one to act on.
 		ol.Status = order.LineOpen
 		lines = append(lines, ol)
+		delivered = append(delivered, l)
+	}
+	status, retryable, msg := StatusComplete, true, ""
+	if len(lines) == 0 {
+		return status
 	}
 	results := s.Revoker.Refund(ctx, o, lines)
-	status, retryable, msg := StatusComplete, true, ""
-	for i, l := range todo {
+	for i, l := range delivered {
 		res := results[i]
 		if res.Outcome == fulfillment.OutcomeSuccess {
 			out.Lines = append(out.Lines, LineChange{ID: l.ID, From: l.Status, To: LineComplete})

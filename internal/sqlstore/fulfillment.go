@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"fulfill/internal/catalog"
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/order"
 )
@@ -31,8 +32,11 @@ func (db *DB) ClaimOrder(ctx context.Context, number, owner string, now, until t
 		if !status.Fulfillable() {
 			return fmt.Errorf("order %s is %s: %w", number, status, order.ErrNotFulfillable)
 		}
+		// A line with a refund (not Denied) is being given back: never
+		// delivered now.
 		rows, err := tx.QueryContext(ctx, `UPDATE order_lines SET lease_owner = $1, lease_until = $2
-			WHERE order_id = $3 AND status <> 'Complete' AND (lease_until IS NULL OR lease_until < $4) RETURNING id`,
+			WHERE order_id = $3 AND status <> 'Complete' AND (lease_until IS NULL OR lease_until < $4)
+			AND NOT EXISTS (SELECT 1 FROM refund_lines rl WHERE rl.order_line_id = order_lines.id AND rl.status <> 'Denied') RETURNING id`,
 			owner, db.ts(until), id, db.ts(now))
 		if err != nil {
 			return fmt.Errorf("lease lines: %w", err)
@@ -74,15 +78,42 @@ func pick(o order.Order, ids []int64) []order.Line {
 }
 
 // ClaimDue implements fulfillment.Store: it leases up to limit lines whose
-// next attempt is due and whose lease is free or expired.
-func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int) ([]fulfillment.Claim, error) {
+// next attempt is due and whose lease is free or expired, in due order,
+// leaving alone the lines of the product classes in skip (their module's
+// breaker is open: they stay as they are, unwritten, until it closes).
+func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, limit int, skip []catalog.Class) ([]fulfillment.Claim, error) {
+	// due is the condition, with now as argument $n and the skipped
+	// classes from argument $k+1 on.
+	due := func(n, k int) string {
+		c := fmt.Sprintf(`next_attempt_at <= $%d AND (lease_until IS NULL OR lease_until < $%d)`, n, n)
+		if len(skip) > 0 {
+			c += ` AND product_class NOT IN (` + inList(len(skip), k) + `)`
+		}
+		return c
+	}
+	classes := make([]any, len(skip))
+	for i, c := range skip {
+		classes[i] = string(c)
+	}
+	// A look on a reader first: a worker with nothing to claim (nothing
+	// due, or every due line paused by an open breaker) takes no write
+	// transaction, so it never holds SQLite's writer to find nothing.
+	var one int
+	err := db.rd.QueryRowContext(ctx, `SELECT 1 FROM order_lines WHERE `+due(1, 1)+` LIMIT 1`,
+		append([]any{db.ts(now)}, classes...)...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look for due lines: %w", err)
+	}
 	byOrder := map[int64][]int64{}
 	var orderIDs []int64
-	err := db.tx(ctx, func(tx *Tx) error {
+	err = db.tx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE order_lines SET lease_owner = $1, lease_until = $2
-			WHERE id IN (SELECT id FROM order_lines WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+			WHERE id IN (SELECT id FROM order_lines WHERE `+due(3, 4)+`
 				ORDER BY next_attempt_at LIMIT $4`+db.skipLocked()+`)
-			RETURNING id, order_id`, owner, db.ts(until), db.ts(now), limit)
+			RETURNING id, order_id`, append([]any{owner, db.ts(until), db.ts(now), limit}, classes...)...)
 		if err != nil {
 			return fmt.Errorf("lease due lines: %w", err)
 		}

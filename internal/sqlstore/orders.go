@@ -302,6 +302,44 @@ func (db *DB) getOrder(ctx context.Context, q querier, number string) (order.Ord
 // ListOrders returns orders matching f, newest first, at most f.Limit
 // (default 50), with keyset paging by id.
 func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, error) {
+	where, args := db.orderWhere(f)
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	q := `SELECT o.id FROM orders o`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY o.id DESC LIMIT %d", limit)
+	rows, err := db.rd.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []order.Order
+	err = db.read(ctx, func(tx *Tx) error {
+		out, err = db.loadOrders(ctx, tx, ids)
+		return err
+	})
+	return out, err
+}
+
+// orderWhere is the WHERE conditions (to be joined by AND) and arguments
+// that select the orders of f, aliased o, for every listing of orders.
+func (db *DB) orderWhere(f order.Filter) ([]string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -353,38 +391,7 @@ func (db *DB) ListOrders(ctx context.Context, f order.Filter) ([]order.Order, er
 		}
 		where = append(where, "o.number IN ("+strings.Join(ph, ", ")+")")
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 50
-	}
-	q := `SELECT o.id FROM orders o`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY o.id DESC LIMIT %d", limit)
-	rows, err := db.rd.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var out []order.Order
-	err = db.read(ctx, func(tx *Tx) error {
-		out, err = db.loadOrders(ctx, tx, ids)
-		return err
-	})
-	return out, err
+	return where, args
 }
 
 // History returns the status history of an order, oldest first.

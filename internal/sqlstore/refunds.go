@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"fulfill/internal/catalog"
+	"fulfill/internal/order"
 	"fulfill/internal/refund"
 )
 
@@ -20,12 +22,30 @@ type refundable struct {
 	qty                    int
 	currency               string
 	userID                 int64
+	status                 order.LineStatus
+	sku                    string
+}
+
+// failedLineStatuses lists the line statuses of a failed delivery.
+func failedLineStatuses() []any {
+	var out []any
+	for _, s := range order.LineStatuses() {
+		if s.IsError() {
+			out = append(out, string(s))
+		}
+	}
+	return out
 }
 
 // CreateRefunds implements refund.Store: one Open refund per order holding
-// the selected lines that are Complete and have no refund that is not
-// Denied. The partial unique index on refund_lines makes a second refund of
-// a line impossible even when two requests race; the loser skips the line.
+// the selected lines that refund.Refundable allows (Complete lines of a
+// Complete order, paid lines in a fulfillment error status) and that have
+// no refund that is not Denied. The partial unique index on refund_lines
+// makes a second refund of a line impossible even when two requests race;
+// the loser skips the line. A failed line is refunded only while no actor
+// holds its lease, and in the same transaction it stops being retried (no
+// next attempt, no longer needing attention) and its order's summary rolls
+// up again: it stays in its status, and nothing will deliver it now.
 func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor string) ([]int64, error) {
 	var where string
 	args := []any{}
@@ -39,9 +59,17 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 	default:
 		return nil, fmt.Errorf("%w: give {username, course_id} or {order_number, line_ids}", refund.ErrInvalid)
 	}
-	rows, err := db.rd.QueryContext(ctx, `SELECT ol.id, ol.order_id, ol.line_price_minor, ol.quantity, o.currency, o.user_id, ol.attributes
+	now := db.clock()
+	failed := failedLineStatuses()
+	args = append(args, db.ts(now))
+	free := len(args)
+	args = append(args, failed...)
+	rows, err := db.rd.QueryContext(ctx, `SELECT ol.id, ol.order_id, ol.line_price_minor, ol.quantity, o.currency, o.user_id, ol.attributes,
+		ol.status, ol.sku
 		FROM order_lines ol JOIN orders o ON o.id = ol.order_id JOIN users u ON u.id = o.user_id
-		WHERE `+where+` AND o.status = 'Complete' AND ol.status = 'Complete'
+		WHERE `+where+` AND ((o.status = 'Complete' AND ol.status = 'Complete')
+			OR (ol.status IN (`+inList(len(failed), free)+`) AND ol.line_price_minor > 0
+				AND (ol.lease_until IS NULL OR ol.lease_until < $`+strconv.Itoa(free)+`)))
 		AND NOT EXISTS (SELECT 1 FROM refund_lines rl WHERE rl.order_line_id = ol.id AND rl.status <> 'Denied')
 		ORDER BY ol.order_id, ol.id`, args...)
 	if err != nil {
@@ -56,7 +84,7 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 	for rows.Next() {
 		var r refundable
 		var raw string
-		if err := rows.Scan(&r.lineID, &r.orderID, &r.price, &r.qty, &r.currency, &r.userID, &raw); err != nil {
+		if err := rows.Scan(&r.lineID, &r.orderID, &r.price, &r.qty, &r.currency, &r.userID, &raw, &r.status, &r.sku); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -78,19 +106,38 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	now := db.clock()
 	var ids []int64
 	for _, oid := range orders {
 		lines := byOrder[oid]
 		var id int64
 		err := db.tx(ctx, func(tx *Tx) error {
+			// The order first, as fulfillment's RecordOutcome locks it
+			// before its lines: a failed line's retry fields change below.
+			var from order.Status
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE id = $1`+db.forUpdate(), oid).Scan(&from); err != nil {
+				return fmt.Errorf("lock order %d: %w", oid, err)
+			}
 			if err := tx.QueryRowContext(ctx, `INSERT INTO refunds (order_id, user_id, status, total_credit_minor, currency, created_at, updated_at)
 				VALUES ($1, $2, 'Open', 0, $3, $4, $4) RETURNING id`, oid, lines[0].userID, lines[0].currency, db.ts(now)).Scan(&id); err != nil {
 				return fmt.Errorf("insert refund: %w", err)
 			}
 			var total int64
 			n := 0
+			var stopped []refundable
 			for _, l := range lines {
+				if l.status.IsError() {
+					// No retry delivers it now: compare-and-set on its
+					// status and on no live lease (a retry that began since
+					// the read keeps the line, which is then not refunded).
+					res, err := tx.ExecContext(ctx, `UPDATE order_lines SET next_attempt_at = NULL, needs_attention = $1
+						WHERE id = $2 AND status = $3 AND (lease_until IS NULL OR lease_until < $4)`, false, l.lineID, string(l.status), db.ts(now))
+					if err != nil {
+						return fmt.Errorf("stop retrying line %d: %w", l.lineID, err)
+					}
+					if k, _ := res.RowsAffected(); k != 1 {
+						continue
+					}
+				}
 				res, err := tx.ExecContext(ctx, `INSERT INTO refund_lines (refund_id, order_line_id, line_credit_minor, quantity, status, created_at, updated_at)
 					VALUES ($1, $2, $3, $4, 'Open', $5, $5) ON CONFLICT (order_line_id) WHERE status <> 'Denied' DO NOTHING`,
 					id, l.lineID, l.price, l.qty, db.ts(now))
@@ -100,6 +147,9 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 				if k, _ := res.RowsAffected(); k == 1 {
 					total += l.price
 					n++
+					if l.status.IsError() {
+						stopped = append(stopped, l)
+					}
 				}
 			}
 			if n == 0 {
@@ -107,6 +157,18 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE refunds SET total_credit_minor = $1 WHERE id = $2`, total, id); err != nil {
 				return err
+			}
+			if len(stopped) > 0 {
+				for _, l := range stopped {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO order_notes (order_id, line_id, kind, message, created_at) VALUES ($1, $2, $3, $4, $5)`,
+						oid, l.lineID, order.NoteInfo, fmt.Sprintf("Line %d (%s) was not delivered (%s); refund #%d was created for it by %s, and it is retried no more.",
+							l.lineID, l.sku, l.status, id, actor), db.ts(now)); err != nil {
+						return fmt.Errorf("insert note: %w", err)
+					}
+				}
+				if err := db.resummarize(ctx, tx, oid, from, now); err != nil {
+					return err
+				}
 			}
 			return db.insertRefundHistory(ctx, tx, id, []refundHistory{{from: "", to: string(refund.StatusOpen), reason: "refund created", actor: actor}}, now)
 		})
@@ -122,6 +184,29 @@ func (db *DB) CreateRefunds(ctx context.Context, sel refund.Selection, actor str
 }
 
 var errNothingToRefund = errors.New("nothing to refund")
+
+// resummarize rolls the retry fields of an order (status from, locked by
+// tx) up again from its lines as tx sees them, after a refund changed a
+// failed line's; the status itself stays (order.Summarize checks it).
+func (db *DB) resummarize(ctx context.Context, tx *Tx, orderID int64, from order.Status, now time.Time) error {
+	lines, err := db.committedLines(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	sum, err := order.Summarize(from, lines)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4, updated_at = $5
+		WHERE id = $6 AND status = $7`, sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, db.ts(now), orderID, from)
+	if err != nil {
+		return fmt.Errorf("update order: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("order %d: %w", orderID, order.ErrConflict)
+	}
+	return nil
+}
 
 type refundHistory struct {
 	lineID        int64
@@ -338,7 +423,8 @@ func (db *DB) DenyRefund(ctx context.Context, id int64, actor string) (refund.Re
 	now := db.clock()
 	err := db.tx(ctx, func(tx *Tx) error {
 		var status refund.Status
-		err := tx.QueryRowContext(ctx, `SELECT status FROM refunds WHERE id = $1`+db.forUpdate(), id).Scan(&status)
+		var orderID int64
+		err := tx.QueryRowContext(ctx, `SELECT status, order_id FROM refunds WHERE id = $1`+db.forUpdate(), id).Scan(&status, &orderID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("refund %d: %w", id, refund.ErrNotFound)
 		}
@@ -358,6 +444,24 @@ func (db *DB) DenyRefund(ctx context.Context, id int64, actor string) (refund.Re
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE refund_lines SET status = 'Denied', updated_at = $1 WHERE refund_id = $2 AND status = 'Open'`, db.ts(now), id); err != nil {
 			return err
+		}
+		// A failed line that this refund stopped retrying is left to a
+		// person again: flagged, as it was before the refund.
+		var from order.Status
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE id = $1`+db.forUpdate(), orderID).Scan(&from); err != nil {
+			return fmt.Errorf("lock order %d: %w", orderID, err)
+		}
+		failed := failedLineStatuses()
+		res, err = tx.ExecContext(ctx, `UPDATE order_lines SET needs_attention = $1
+			WHERE id IN (SELECT order_line_id FROM refund_lines WHERE refund_id = $2) AND status IN (`+inList(len(failed), 2)+`)
+			AND next_attempt_at IS NULL`, append([]any{true, id}, failed...)...)
+		if err != nil {
+			return fmt.Errorf("flag failed lines: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := db.resummarize(ctx, tx, orderID, from, now); err != nil {
+				return err
+			}
 		}
 		return db.insertRefundHistory(ctx, tx, id, []refundHistory{{from: string(status), to: string(refund.StatusDenied), reason: "deny", actor: actor}}, now)
 	})

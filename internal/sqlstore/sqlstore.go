@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +36,9 @@ const (
 )
 
 // DB is the store. Writes go through w; on SQLite, w is a single connection
-// so writers queue in Go instead of spinning on SQLITE_BUSY, and r serves
-// reads concurrently thanks to WAL. On PostgreSQL both are one pool.
+// owned by the group commit's writer goroutine (groupcommit.go), so writers
+// queue in Go instead of spinning on SQLITE_BUSY and commit together, and r
+// serves reads concurrently thanks to WAL. On PostgreSQL both are one pool.
 type DB struct {
 	Engine Engine
 	w, r   *sql.DB
@@ -44,38 +46,76 @@ type DB struct {
 	// wr and rd run statements on w and r through them.
 	wc, rc *stmtCache
 	wr, rd pooled
+	// group runs SQLite's write transactions, ckpt its checkpoints (both
+	// nil on PostgreSQL).
+	group *groupCommit
+	ckpt  *checkpointer
 	// Partner is the prefix of order numbers (Otto's partner short code).
 	Partner string
 	now     func() time.Time
 }
 
-// Open connects to dbURL: "sqlite:PATH" (or a bare path) or
-// "postgres://…". It does not migrate; call Migrate.
+// PostgreSQL pool defaults: two replicas (2 × 40) plus migrations, psql and
+// the CLI fit in PostgreSQL's default max_connections of 100.
+const (
+	defaultMaxOpenConns = 40
+	defaultMaxIdleConns = 10
+)
+
+// Open connects to dbURL and does not migrate (call Migrate). dbURL is one
+// of:
+//
+//   - "sqlite:PATH" (or "sqlite://PATH", or a bare path), optionally with
+//     "?synchronous=normal" (the default: a commit is durable once the WAL
+//     is synced at the next checkpoint; a power cut may lose the last
+//     commits, never corrupt the file) or "?synchronous=full" (every commit
+//     syncs the WAL before it is answered);
+//   - "postgres://…" or "postgresql://…", where max_open_conns=N (default
+//     40) and max_idle_conns=M (default 10) bound this process's pool and
+//     are taken out of the URL before pgx sees it.
 func Open(ctx context.Context, dbURL string) (*DB, error) {
 	db := &DB{Partner: "EDX", now: time.Now}
 	switch {
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
 		db.Engine = Postgres
-		p, err := sql.Open("pgx", dbURL)
+		pgURL, maxOpen, maxIdle, err := poolOptions(dbURL)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		p.SetMaxOpenConns(48)
-		p.SetMaxIdleConns(48)
+		p, err := sql.Open("pgx", pgURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		p.SetMaxOpenConns(maxOpen)
+		p.SetMaxIdleConns(maxIdle)
 		p.SetConnMaxIdleTime(5 * time.Minute)
 		db.w, db.r = p, p
 	default:
 		db.Engine = SQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite://"), "sqlite:")
+		synchronous := "NORMAL"
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			var err error
+			if synchronous, err = sqliteOptions(path[i+1:]); err != nil {
+				return nil, fmt.Errorf("open sqlite: %w", err)
+			}
+			path = path[:i]
+		}
 		if path == "" {
 			return nil, errors.New("open sqlite: empty path")
 		}
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(" + synchronous + ")"} {
 			q.Add("_pragma", p)
 		}
 		readDSN := "file:" + path + "?" + q.Encode()
 		q.Set("_txlock", "immediate")
+		// The writer never checkpoints: the checkpointer does, from a
+		// reader connection, off the serialised path. Its savepoints'
+		// journals (one per group commit member) stay in memory instead of
+		// spilling to a temporary file past 64 KiB.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "temp_store(MEMORY)")
 		dsn := "file:" + path + "?" + q.Encode()
 		w, err := sql.Open("sqlite", dsn)
 		if err != nil {
@@ -93,6 +133,8 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 	}
 	if db.Engine == SQLite {
 		db.wc, db.rc = newStmtCache(db.w), newStmtCache(db.r)
+		db.ckpt = newCheckpointer(db.r)
+		db.group = newGroupCommit(db.w, db.wc, db.ckpt.committed)
 	}
 	db.wr, db.rd = pooled{db.w, db.wc}, pooled{db.r, db.rc}
 	if err := db.w.PingContext(ctx); err != nil {
@@ -102,8 +144,70 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the pools.
+// sqliteOptions reads the query of a sqlite: URL and returns the
+// synchronous pragma's value.
+func sqliteOptions(query string) (synchronous string, err error) {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", err
+	}
+	synchronous = "NORMAL"
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		switch k {
+		case "synchronous":
+			switch strings.ToLower(v) {
+			case "normal":
+				synchronous = "NORMAL"
+			case "full":
+				synchronous = "FULL"
+			default:
+				return "", fmt.Errorf("synchronous=%q: want normal or full", v)
+			}
+		default:
+			return "", fmt.Errorf("unknown option %q (known: synchronous)", k)
+		}
+	}
+	return synchronous, nil
+}
+
+// poolOptions takes max_open_conns and max_idle_conns out of a postgres
+// URL: pgx would send them to the server as settings.
+func poolOptions(dbURL string) (pgURL string, maxOpen, maxIdle int, err error) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	q := u.Query()
+	maxOpen, maxIdle = defaultMaxOpenConns, defaultMaxIdleConns
+	for _, o := range []struct {
+		name string
+		to   *int
+		min  int
+	}{{"max_open_conns", &maxOpen, 1}, {"max_idle_conns", &maxIdle, 0}} {
+		if !q.Has(o.name) {
+			continue
+		}
+		n, err := strconv.Atoi(q.Get(o.name))
+		if err != nil || n < o.min {
+			return "", 0, 0, fmt.Errorf("%s=%q: want a whole number ≥ %d", o.name, q.Get(o.name), o.min)
+		}
+		*o.to = n
+		q.Del(o.name)
+	}
+	maxIdle = min(maxIdle, maxOpen)
+	u.RawQuery = q.Encode()
+	return u.String(), maxOpen, maxIdle, nil
+}
+
+// Close stops the writer and the checkpointer and closes the pools.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
+	if db.ckpt != nil {
+		db.ckpt.close()
+	}
 	db.wc.close()
 	db.rc.close()
 	err := db.w.Close()
@@ -253,13 +357,22 @@ func (db *DB) read(ctx context.Context, fn func(*Tx) error) error {
 	return fn(&Tx{Tx: tx, cache: db.rc})
 }
 
-// tx runs fn in a write transaction.
+// tx runs fn in a write transaction. On SQLite, fn joins a group commit
+// (groupcommit.go): it runs on the writer goroutine, in a savepoint of a
+// transaction it may share with other callers' fns, and tx returns once
+// that transaction is committed. fn must therefore not keep tx or use it
+// from another goroutine, and must not start another write itself. On both
+// engines a panic in fn rolls back its work and becomes its error.
 func (db *DB) tx(ctx context.Context, fn func(*Tx) error) error {
+	if db.group != nil {
+		return db.group.do(ctx, fn)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{Tx: tx, cache: db.wc}); err != nil {
+	// A panic in fn is its error on both engines (groupcommit.go's call).
+	if err := call(fn, &Tx{Tx: tx, cache: db.wc}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

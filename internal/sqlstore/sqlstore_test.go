@@ -106,7 +106,7 @@ func TestStore(t *testing.T) {
 		cl, err := db.ClaimOrder(ctx, o.Number, "other", now, now.Add(time.Minute))
 		require.NoError(t, err)
 		require.Empty(t, cl.Lines)
-		due, err := db.ClaimDue(ctx, "worker", now.Add(30*time.Second), now.Add(2*time.Minute), 10)
+		due, err := db.ClaimDue(ctx, "worker", now.Add(30*time.Second), now.Add(2*time.Minute), 10, nil)
 		require.NoError(t, err)
 		require.Empty(t, due)
 
@@ -140,16 +140,16 @@ func TestStore(t *testing.T) {
 		require.Len(t, as, 4, "attempts are logged even when the lease was lost")
 
 		// Not due yet, then due: only the failed line is claimed.
-		due, err = db.ClaimDue(ctx, "worker", now.Add(5*time.Second), now.Add(time.Minute), 10)
+		due, err = db.ClaimDue(ctx, "worker", now.Add(5*time.Second), now.Add(time.Minute), 10, nil)
 		require.NoError(t, err)
 		require.Empty(t, due)
-		due, err = db.ClaimDue(ctx, "worker", now.Add(11*time.Second), now.Add(time.Minute), 10)
+		due, err = db.ClaimDue(ctx, "worker", now.Add(11*time.Second), now.Add(time.Minute), 10, nil)
 		require.NoError(t, err)
 		require.Len(t, due, 1)
 		require.Len(t, due[0].Lines, 1)
 		require.Equal(t, o.Lines[1].ID, due[0].Lines[0].ID)
 		// A second worker finds nothing while the lease lives.
-		due2, err := db.ClaimDue(ctx, "worker2", now.Add(12*time.Second), now.Add(time.Minute), 10)
+		due2, err := db.ClaimDue(ctx, "worker2", now.Add(12*time.Second), now.Add(time.Minute), 10, nil)
 		require.NoError(t, err)
 		require.Empty(t, due2)
 

@@ -67,10 +67,25 @@ func (c *stmtCache) close() {
 type Tx struct {
 	*sql.Tx
 	cache *stmtCache
+	// shared marks a member of a group commit (groupcommit.go): the
+	// transaction is the batch's, so the caller's ctx must not interrupt a
+	// statement (on SQLite an interrupted write rolls back the whole
+	// transaction, every member's work). Cancellation is checked when the
+	// member's fn returns instead.
+	shared bool
+}
+
+// detach returns the context the transaction's statements run under.
+func (t *Tx) detach(ctx context.Context) context.Context {
+	if t.shared {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // ExecContext runs a statement in the transaction.
 func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = t.detach(ctx)
 	if st := t.cache.get(q); st != nil {
 		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -79,6 +94,7 @@ func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result
 
 // QueryContext runs a query in the transaction.
 func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = t.detach(ctx)
 	if st := t.cache.get(q); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
@@ -87,6 +103,7 @@ func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows
 
 // QueryRowContext runs a one-row query in the transaction.
 func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = t.detach(ctx)
 	if st := t.cache.get(q); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}

@@ -116,7 +116,7 @@ func TestStorefrontBaskets(t *testing.T) {
 		require.Len(t, list, 1)
 
 		// The lines are leased by the submitter: the worker cannot take them.
-		due, err := db.ClaimDue(ctx, "worker", time.Now(), time.Now().Add(time.Minute), 10)
+		due, err := db.ClaimDue(ctx, "worker", time.Now(), time.Now().Add(time.Minute), 10, nil)
 		require.NoError(t, err)
 		require.Empty(t, due)
 

@@ -111,6 +111,13 @@ func handleBasketAdd(a *app) http.Handler {
 		if code := strings.TrimSpace(q.Get("code")); code != "" && len(code) <= 128 {
 			next.Set("code", code)
 		}
+		// The marketing site's campaign parameters follow the learner to
+		// the basket page, as Otto's redirect keeps them for analytics.
+		for k, vs := range q {
+			if strings.HasPrefix(k, "utm_") {
+				next[k] = vs
+			}
+		}
 		http.Redirect(w, r, "/basket/?"+next.Encode(), http.StatusSeeOther)
 	})
 }

@@ -156,6 +156,9 @@ type page struct {
 	// SignInURL and RegisterURL come back to the current page.
 	SignInURL   string
 	RegisterURL string
+	// Refresh, when not 0, reloads the page every so many seconds (a
+	// receipt of an order still being delivered).
+	Refresh int
 }
 
 func (p *page) base() *page { return p }

@@ -5,6 +5,9 @@
 
   var thisYear = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
   var otherYear = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+  // data-precision="s" (attempts, notes): to the second.
+  var thisYearS = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit" });
+  var otherYearS = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit" });
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
 
   // Each <time datetime="…"> is written in UTC by the server, with the
@@ -16,7 +19,9 @@
     root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d.getTime())) return;
-      el.textContent = (d.getFullYear() === now.getFullYear() ? thisYear : otherYear).format(d);
+      var same = d.getFullYear() === now.getFullYear();
+      if (el.getAttribute("data-precision") === "s") el.textContent = (same ? thisYearS : otherYearS).format(d);
+      else el.textContent = (same ? thisYear : otherYear).format(d);
       el.setAttribute("data-local", "1");
     });
     var tz = document.getElementById("tz");

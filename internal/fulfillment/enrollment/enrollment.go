@@ -35,7 +35,10 @@ func (m *Module) Name() string { return Name }
 // Supports claims Seat lines.
 func (m *Module) Supports(l order.Line) bool { return l.Class == catalog.ClassSeat }
 
-// Request builds the exact body Otto posts for a line.
+// Request builds the exact body Otto posts for a line, with the buyer's
+// tracking values as its headers. Only an order this request placed has
+// them (they come from the buyer's token); the retry worker's orders come
+// from the database and send none.
 func Request(o order.Order, l order.Line) lms.EnrollmentRequest {
 	attrs := []lms.Attribute{
 		{Namespace: "order", Name: "order_number", Value: o.Number},
@@ -51,6 +54,7 @@ func Request(o order.Order, l order.Line) lms.EnrollmentRequest {
 		Mode:                 catalog.SeatMode(l.Attributes),
 		CourseDetails:        lms.CourseDetails{CourseID: l.Attributes.String("course_key")},
 		EnrollmentAttributes: attrs,
+		Tracking:             lms.Tracking{GAClientID: o.User.GAClientID, IP: o.User.IP},
 	}
 }
 

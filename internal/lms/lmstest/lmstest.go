@@ -1,9 +1,12 @@
-// Package lmstest is an in-memory stand-in for the Open edX LMS Enrollment
-// API. It follows edx-platform's EnrollmentListView/EnrollmentView contract
-// for an API-key caller, including its error answers, and can inject faults
-// (latency, error answers, hangs, connection resets) so that fulfillment can
-// be exercised against an unreliable LMS in tests, the demo mode and the
-// standalone command.
+// Package lmstest is an in-memory stand-in for the Open edX LMS APIs the
+// service calls. The Enrollment API follows edx-platform's
+// EnrollmentListView/EnrollmentView contract for an API-key caller,
+// including its error answers, and can inject faults (latency, error
+// answers, hangs, connection resets) so that fulfillment can be exercised
+// against an unreliable LMS in tests, the demo mode and the standalone
+// command. The commerce course, credit course and entitlements APIs, and
+// the OAuth2 token endpoint that authenticates them, are in commerce.go and
+// oauth.go.
 package lmstest
 
 import (
@@ -31,15 +34,30 @@ const (
 	DefaultMaxRequests = 100_000
 	// DefaultHangMax bounds a simulated hang when Faults.HangMax is 0.
 	DefaultHangMax = 30 * time.Second
+	// DefaultTokenTTL is the lifetime of issued tokens when
+	// Options.TokenTTL is 0 (the LMS's OAUTH2 JWT default is an hour).
+	DefaultTokenTTL = time.Hour
 
 	maxBodyBytes = 1 << 20
 )
 
 // Options configures a Server.
 type Options struct {
-	// APIKey, if non-empty, must be sent in X-Edx-Api-Key.
+	// APIKey, if non-empty, must be sent in X-Edx-Api-Key to the
+	// Enrollment API, and to the commerce, credit and entitlements APIs
+	// when no OAuth client is configured.
 	APIKey string
-	Faults Faults
+	// OAuthClientID and OAuthClientSecret, if set, are the one OAuth2
+	// client /oauth2/access_token issues JWTs to; the commerce, credit and
+	// entitlements APIs then require "Authorization: JWT <token>" and
+	// answer 401 otherwise. (The real commerce API would also take the API
+	// key; the stand-in insists, so that tests see which one is sent.)
+	OAuthClientID     string
+	OAuthClientSecret string
+	// TokenTTL is the lifetime of an issued token (expires_in);
+	// DefaultTokenTTL when 0.
+	TokenTTL time.Duration
+	Faults   Faults
 	// Seed seeds the fault RNG so that fault patterns are reproducible;
 	// 0 means time-based.
 	Seed int64
@@ -83,6 +101,10 @@ type Request struct {
 	Path           string
 	APIKey         string
 	IdempotencyKey string
+	// GAClientID and ForwardedFor are the X-Edx-Ga-Client-Id and
+	// X-Forwarded-For headers ("" when absent).
+	GAClientID   string
+	ForwardedFor string
 	// Body is the body decoded as far as it could be; RawBody is verbatim.
 	Body    lms.EnrollmentRequest
 	RawBody []byte
@@ -102,6 +124,8 @@ type Stats struct {
 	Activations int
 	// Deactivations counts transitions from active to inactive.
 	Deactivations int
+	// TokensIssued counts tokens issued by /oauth2/access_token.
+	TokensIssued int
 }
 
 type enrollmentKey struct{ user, courseID string }
@@ -109,6 +133,7 @@ type enrollmentKey struct{ user, courseID string }
 // Server is the stand-in LMS. It is an http.Handler, safe for concurrent use.
 type Server struct {
 	apiKey string
+	oauth  oauthClient
 	mux    *http.ServeMux
 	// done is closed by Close to release handlers that are sleeping or
 	// hanging, so that a shutting-down server does not wait HangMax.
@@ -124,10 +149,13 @@ type Server struct {
 	courses     map[string]lms.PublishedCourse
 	ents        map[string]lms.Entitlement // by uuid
 	entsByKey   map[string]string          // idempotency key → uuid
-	requests    []Request                  // ring buffer of at most maxRequests entries
-	next        int                        // index of the oldest entry once the ring is full
+	credits     map[string]lms.CreditCourse
+	requests    []Request // ring buffer of at most maxRequests entries
+	next        int       // index of the oldest entry once the ring is full
+	calls       []Call    // the other APIs' calls, at most maxRequests
 	maxRequests int
 	stats       Stats
+	signingKey  []byte // of issued tokens; RevokeTokens replaces it
 }
 
 // New returns a Server configured by opts.
@@ -142,6 +170,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		apiKey:      opts.APIKey,
+		oauth:       newOAuthClient(opts),
 		mux:         http.NewServeMux(),
 		done:        make(chan struct{}),
 		faults:      cloneFaults(opts.Faults),
@@ -150,7 +179,9 @@ func New(opts Options) *Server {
 		courses:     make(map[string]lms.PublishedCourse),
 		ents:        make(map[string]lms.Entitlement),
 		entsByKey:   make(map[string]string),
+		credits:     make(map[string]lms.CreditCourse),
 		maxRequests: maxRequests,
+		signingKey:  newSigningKey(),
 	}
 	s.mux.HandleFunc("POST "+lms.EnrollmentPath, s.handlePost)
 	s.mux.HandleFunc("POST "+lms.EnrollmentPath+"/{$}", s.handlePost)
@@ -158,11 +189,16 @@ func New(opts Options) *Server {
 	// (ORG/NUM/RUN) are often sent with literal slashes, as the LMS's URL
 	// pattern allows.
 	s.mux.HandleFunc("GET "+lms.EnrollmentPath+"/{rest...}", s.handleGet)
-	s.mux.HandleFunc("PUT "+lms.CommerceCoursesPath+"{id}/{$}", s.handleCoursePut)
-	s.mux.HandleFunc("GET "+lms.CommerceCoursesPath+"{id}/{$}", s.handleCourseGet)
-	s.mux.HandleFunc("POST "+lms.EntitlementsPath+"{$}", s.handleEntitlementPost)
-	s.mux.HandleFunc("GET "+lms.EntitlementsPath+"{uuid}/{$}", s.handleEntitlementGet)
-	s.mux.HandleFunc("DELETE "+lms.EntitlementsPath+"{uuid}/{$}", s.handleEntitlementDelete)
+	s.mux.Handle("PUT "+lms.CommerceCoursesPath+"{id}/{$}", s.logged(s.handleCoursePut))
+	s.mux.Handle("GET "+lms.CommerceCoursesPath+"{id}/{$}", s.logged(s.handleCourseGet))
+	s.mux.Handle("PUT "+lms.CreditCoursesPath+"{id}/{$}", s.logged(s.handleCreditPut))
+	s.mux.Handle("GET "+lms.CreditCoursesPath+"{id}/{$}", s.logged(s.handleCreditGet))
+	s.mux.Handle("POST "+lms.EntitlementsPath+"{$}", s.logged(s.handleEntitlementPost))
+	s.mux.Handle("GET "+lms.EntitlementsPath+"{uuid}/{$}", s.logged(s.handleEntitlementGet))
+	s.mux.Handle("DELETE "+lms.EntitlementsPath+"{uuid}/{$}", s.logged(s.handleEntitlementDelete))
+	s.mux.Handle("POST "+lms.TokenPath, s.logged(s.handleToken))
+	s.mux.Handle("POST "+lms.TokenPath+"/{$}", s.logged(s.handleToken))
+	s.mux.HandleFunc("GET /dashboard", s.handleDashboard) // the receipt's "Go to your dashboard"
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
@@ -244,6 +280,8 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 		Path:           r.URL.Path,
 		APIKey:         r.Header.Get("X-Edx-Api-Key"),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		GAClientID:     r.Header.Get("X-Edx-Ga-Client-Id"),
+		ForwardedFor:   r.Header.Get("X-Forwarded-For"),
 		RawBody:        raw,
 		At:             time.Now(),
 	}

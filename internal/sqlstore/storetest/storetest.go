@@ -312,7 +312,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 				require.Equal(t, s.owner, c.Owner, s.name)
 				got = lineIDs(c.Lines)
 			} else {
-				cs, err := f.db.ClaimDue(f.ctx, s.owner, s.at, s.at.Add(leaseFor), 10)
+				cs, err := f.db.ClaimDue(f.ctx, s.owner, s.at, s.at.Add(leaseFor), 10, nil)
 				require.NoError(t, err, s.name)
 				if s.want != nil {
 					require.Len(t, cs, 1, s.name)
@@ -350,7 +350,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 
 				// The checkout stalls past its lease; the worker takes over.
 				takeover := checkoutEnds.Add(time.Second)
-				cs, err := f.db.ClaimDue(f.ctx, "worker-1", takeover, takeover.Add(time.Hour), 10)
+				cs, err := f.db.ClaimDue(f.ctx, "worker-1", takeover, takeover.Add(time.Hour), 10, nil)
 				require.NoError(t, err)
 				require.Len(t, cs, 1)
 				require.Equal(t, []int64{line.ID}, lineIDs(cs[0].Lines))

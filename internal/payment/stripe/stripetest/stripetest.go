@@ -37,8 +37,8 @@ type Server struct {
 
 type session struct {
 	ID, SuccessURL, CancelURL, ClientReferenceID, Currency, PaymentIntent, Name string
-	AmountTotal                                                              int64
-	Paid                                                                     bool
+	AmountTotal                                                                 int64
+	Paid                                                                        bool
 }
 
 // New starts the stand-in, signing events with webhookSecret; it stops
