@@ -28,7 +28,12 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"x","modes":[{"certificate_type":"verified","price":"180143985094819.84","currency":"USD"}]}`,
 		`{"price":"180143985094819.84","currency":"USD","product_class":"Enrollment Code"}`,
 		`{"products":[{"sku":"A","quantity":9223372036854775807}],"checkout":true}`,
-		`{"name":"x","modes":[{"price":"1","currency":"QQQ"}]}`} {
+		`{"name":"x","modes":[{"price":"1","currency":"QQQ"}]}`,
+		// Forms, as the LMS and jQuery send them.
+		`products[0][sku]=A&checkout=true`, `products[99999999999999999999][sku]=A&products[-1]sku=B`, `checkout=maybe`,
+		`line_ids=1&line_ids=x&order_number=EDX-1`, `filter.status=Open&filter[needs_attention]=1`, `action=APPROVE`,
+		`modes[0][price]=1&modes[0][expires]=soon&name=x`, `a%zz=1`, `products[0][sku]=%00`, "products[0][sku]=\xff",
+		"--fuzz\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\ndeny\r\n--fuzz--\r\n", "--fuzz\r\n\r\n"} {
 		f.Add([]byte(s))
 	}
 	var envs []*env
@@ -62,13 +67,17 @@ func FuzzRequestBodies(f *testing.F) {
 }
 
 func fuzzOne(t *testing.T, e *env, routes []struct{ method, path string }, body []byte) {
-	{
+	// Each body as JSON (no Content-Type), and as the forms DRF also parses.
+	for _, ct := range []string{"", "application/x-www-form-urlencoded", "multipart/form-data; boundary=fuzz"} {
 		for _, r := range routes {
 			req, err := http.NewRequest(r.method, e.srv.URL+r.path, bytes.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req.Header.Set("Authorization", "JWT "+e.staff)
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -104,6 +113,9 @@ func FuzzRequestTargets(f *testing.F) {
 			"/api/v2/orders/?username=" + q + "&sku=" + q, "/basket/add/?sku=" + q, "/checkout/receipt/?order_number=" + q,
 			"/coupons/redeem/?code=" + q, "/dashboard/orders/" + esc, "/dashboard/?user=" + q + "&sku=" + q,
 			"/static/storefront/" + esc, "/dashboard/static/" + esc, "/" + esc,
+			"/api/v2/orders/?page=" + q + "&page_size=" + q, "/api/v2/courses/?include_products=true&page=" + q,
+			"/api/v2/products/?product_class=" + q + "&page=" + q, "/api/v2/products/" + esc + "/", "/api/v2/baskets/" + esc + "/order/",
+			"/dashboard/refunds/" + esc + "/", "/api/v2/orders/?cursor=" + q,
 		}
 		for _, e := range envs {
 			for _, target := range targets {
