@@ -89,7 +89,7 @@ func (s *Service) Price(ctx context.Context, caller order.User, in PriceRequest)
 	slices.Sort(skus)
 	switch {
 	case len(skus) == 0:
-		return Priced{}, fmt.Errorf("%w: No SKUs provided.", basket.ErrInvalid)
+		return Priced{}, fmt.Errorf("%w: No SKUs provided", basket.ErrInvalid)
 	case len(skus) > basket.MaxLines:
 		return Priced{}, fmt.Errorf("%w: at most %d products per basket", basket.ErrInvalid, basket.MaxLines)
 	case in.Username != "" && in.Anonymous:

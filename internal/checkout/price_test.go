@@ -219,7 +219,7 @@ func TestPriceErrors(t *testing.T) {
 		b := setupPrice(t, db)
 		_, err := b.svc.Price(ctx, ann, checkout.PriceRequest{SKUs: []string{" "}})
 		require.ErrorIs(t, err, basket.ErrInvalid)
-		require.ErrorContains(t, err, "No SKUs provided.")
+		require.ErrorContains(t, err, "No SKUs provided")
 		_, err = b.svc.Price(ctx, ann, checkout.PriceRequest{SKUs: []string{b.pro}, Username: "ann", Anonymous: true})
 		require.ErrorIs(t, err, basket.ErrInvalid)
 		_, err = b.svc.Price(ctx, ann, checkout.PriceRequest{SKUs: []string{"NOPE1", "NOPE2"}})

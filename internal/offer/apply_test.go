@@ -83,7 +83,7 @@ func TestApplyBenefits(t *testing.T) {
 		{name: "absolute never below zero", basket: usdBasket(seat("A", 500)), offer: abs(1, 10000), want: []int64{500}},
 		{name: "absolute with one affected item takes the cheapest", basket: usdBasket(seat("A", 5000), seat("B", 2000)),
 			offer: with(abs(1, 1000), func(o *Offer) { o.Benefit.MaxAffectedItems = 1; o.MaxBasketApplications = 1 }),
-			want: []int64{0, 1000}},
+			want:  []int64{0, 1000}},
 		{name: "fixed price of two items", basket: usdBasket(seat("A", 4000), seat("B", 4000)),
 			offer: with(pct(1, 0), func(o *Offer) {
 				o.Condition.Value = 2
@@ -92,7 +92,7 @@ func TestApplyBenefits(t *testing.T) {
 			}), want: []int64{1500, 1500}},
 		{name: "fixed price above the items' price takes nothing", basket: usdBasket(seat("A", 1000)),
 			offer: with(pct(1, 0), func(o *Offer) { o.Benefit = Benefit{Type: BenefitFixedPrice, Value: 5000}; o.Currency = "USD" }),
-			want: []int64{0}, reasons: []Reason{ReasonNoDiscount}},
+			want:  []int64{0}, reasons: []Reason{ReasonNoDiscount}},
 		{name: "fixed price over coverage takes one of each", basket: usdBasket(seat("A", 3000), seat("B", 7000)),
 			offer: with(pct(1, 0), func(o *Offer) {
 				o.Condition = Condition{Type: ConditionCoverage, Range: Range{All: true}, Value: 2}

@@ -329,7 +329,7 @@ func (s CouponSpec) Build(c *Coupon, creating bool, stock map[int64]catalog.Prod
 		return err
 	}
 	if c.Offer.Name == "" {
-		c.Offer.Name = "Coupon " + c.Title // the store names it after its id
+		c.Offer.Name = "Coupon" // the store names it after the coupon's id
 	}
 	return c.Offer.Validate()
 }

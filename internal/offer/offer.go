@@ -24,7 +24,7 @@ import (
 // Errors of offers, vouchers and coupons.
 var (
 	// ErrInvalid: an offer, voucher or coupon breaks a rule.
-	ErrInvalid = apperr.New(apperr.Invalid, "invalid coupon")
+	ErrInvalid = apperr.New(apperr.Invalid, "invalid discount")
 	// ErrNotFound: no such offer.
 	ErrNotFound = apperr.New(apperr.NotFound, "offer not found")
 	// ErrCouponNotFound: no such coupon.
@@ -36,7 +36,7 @@ var (
 	ErrCategoryNotFound = apperr.New(apperr.NotFound, "coupon category not found")
 	// ErrCodeExists: a voucher with this code exists already (Otto
 	// answers 400 "A coupon with code X already exists.").
-	ErrCodeExists = apperr.New(apperr.Invalid, "a coupon with this code already exists")
+	ErrCodeExists = apperr.New(apperr.Invalid, "duplicate coupon code")
 	// ErrVoucherUnavailable: the voucher cannot be used now (used up,
 	// not active, expired, or not for this user); the wrapped words say why.
 	ErrVoucherUnavailable = apperr.New(apperr.Conflict, "coupon code not available")

@@ -352,7 +352,7 @@ func (db *DB) CreateCoupon(ctx context.Context, c offer.Coupon) (offer.Coupon, e
 				placeholders(len(batch), 6, 0), args...); err != nil {
 				if isUniqueViolation(err, "vouchers_code_key", "vouchers.code") {
 					if len(c.Vouchers) == 1 {
-						return fmt.Errorf("%w: A coupon with code %s already exists.", offer.ErrCodeExists, c.Vouchers[0].Code)
+						return fmt.Errorf("%w: A coupon with code %s already exists", offer.ErrCodeExists, c.Vouchers[0].Code)
 					}
 					return fmt.Errorf("%w: one of the %d codes", offer.ErrCodeExists, len(c.Vouchers))
 				}

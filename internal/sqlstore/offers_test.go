@@ -126,7 +126,7 @@ func TestCouponsCRUD(t *testing.T) {
 		dup.Vouchers = []offer.Voucher{{Code: "Save12"}}
 		_, err = db.CreateCoupon(ctx, dup)
 		require.ErrorIs(t, err, offer.ErrCodeExists)
-		require.ErrorContains(t, err, "A coupon with code SAVE12 already exists.")
+		require.ErrorContains(t, err, "A coupon with code SAVE12 already exists")
 
 		second := newCoupon(t, db, offer.UsageSingle, 0, "ONLYONE")
 		list, total, err := db.ListCoupons(ctx, 0, 20)
