@@ -16,24 +16,12 @@ import (
 	"fulfill/internal/sqlstore/sqlstoretest"
 )
 
-// deliver plays Stripe's webhook delivery (stripe-mock sends none): an
-// event signed with the webhook secret, posted to the service.
+// deliver plays Stripe's webhook delivery of a payment_intent event
+// (stripe-mock sends none), signed with secret.
 func (e *env) deliver(typ, intent string, basketID, amount int64, secret string) (int, map[string]any) {
 	e.t.Helper()
-	payload, err := json.Marshal(map[string]any{"id": "evt_" + intent, "object": "event", "type": typ, "api_version": "2025-01-01",
-		"created": time.Now().Unix(), "data": map[string]any{"object": map[string]any{"id": intent, "object": "payment_intent",
-			"amount": amount, "amount_received": amount, "currency": "usd", "metadata": map[string]string{"basket_id": fmt.Sprint(basketID)}}}})
-	require.NoError(e.t, err)
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()})
-	req, _ := http.NewRequest("POST", e.srv.URL+"/payment/stripe/webhook/", bytes.NewReader(signed.Payload))
-	req.Header.Set("Stripe-Signature", signed.Header)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return res.StatusCode, out
+	return e.deliverSigned("evt_"+intent, typ, map[string]any{"id": intent, "object": "payment_intent", "amount": amount,
+		"amount_received": amount, "currency": "usd", "metadata": map[string]string{"basket_id": fmt.Sprint(basketID)}}, secret)
 }
 
 func TestStripeCheckoutAndRefund(t *testing.T) {
@@ -92,14 +80,20 @@ func TestStripeCheckoutAndRefund(t *testing.T) {
 	}
 }
 
-// deliverEvent posts a signed Stripe event with the given id, type and
-// data.object.
+// deliverEvent posts a Stripe event with the given id, type and
+// data.object, signed with the endpoint's secret.
 func (e *env) deliverEvent(id, typ string, object map[string]any) (int, map[string]any) {
+	e.t.Helper()
+	return e.deliverSigned(id, typ, object, stripeWebhookSecret)
+}
+
+// deliverSigned posts an event signed with secret, as Stripe delivers it.
+func (e *env) deliverSigned(id, typ string, object map[string]any, secret string) (int, map[string]any) {
 	e.t.Helper()
 	payload, err := json.Marshal(map[string]any{"id": id, "object": "event", "type": typ, "api_version": "2025-01-01",
 		"created": time.Now().Unix(), "data": map[string]any{"object": object}})
 	require.NoError(e.t, err)
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: stripeWebhookSecret, Timestamp: time.Now()})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()})
 	req, _ := http.NewRequest("POST", e.srv.URL+"/payment/stripe/webhook/", bytes.NewReader(signed.Payload))
 	req.Header.Set("Stripe-Signature", signed.Header)
 	res, err := http.DefaultClient.Do(req)
