@@ -27,6 +27,9 @@ type basketIn struct {
 	PaymentProcessorName string `json:"payment_processor_name"`
 	// Username buys for another learner (staff only).
 	Username string `json:"username"`
+	// Vouchers or Code name the basket's voucher code (at most one).
+	Vouchers []string `json:"vouchers"`
+	Code     string   `json:"code"`
 }
 
 type basketOrderView struct {
@@ -147,8 +150,16 @@ func createBasket(ctx context.Context, d Deps, caller order.User, contentType st
 		}
 		items = append(items, basket.Item{SKU: strings.TrimSpace(p.SKU), Quantity: p.Quantity})
 	}
+	code := strings.TrimSpace(in.Code)
+	for _, v := range in.Vouchers {
+		if v = strings.TrimSpace(v); v != "" && code != "" && !strings.EqualFold(v, code) {
+			return 0, basketView{}, fmt.Errorf("%w: a basket holds at most one coupon code", errBadRequest)
+		} else if v != "" {
+			code = v
+		}
+	}
 	got, err := d.Checkout.Buy(ctx, caller, checkout.Purchase{Items: items, For: in.Username, Checkout: in.Checkout,
-		Processor: in.PaymentProcessorName})
+		Processor: in.PaymentProcessorName, Code: code})
 	if err != nil {
 		return 0, basketView{}, err
 	}

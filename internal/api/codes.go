@@ -2,14 +2,18 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"fulfill/internal/auth"
+	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
+	"fulfill/internal/checkout"
 	"fulfill/internal/money"
 )
 
@@ -48,8 +52,11 @@ func handleCodesCSV(store Store) http.Handler {
 	})
 }
 
-// handleRedeem is GET /coupons/redeem/?code=…: a signed-in learner uses an
-// enrollment code, which places a $0 order for its seat and fulfills it. A
+// handleRedeem is GET /coupons/redeem/?code=…[&sku=…]: a signed-in learner
+// uses an enrollment code, which places a $0 order for its seat and
+// fulfills it, or a coupon's voucher code for the product sku, which
+// places the order at once when the code makes it free (to the receipt)
+// and otherwise leads to the basket page with the code applied. A
 // signed-out visitor is sent to sign in first.
 func handleRedeem(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,16 +75,24 @@ func handleRedeem(d Deps) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		done, err := d.Checkout.Redeem(r.Context(), u, code)
-		if err != nil {
+		got, err := d.Checkout.Redeem(r.Context(), u, code, r.URL.Query().Get("sku"))
+		browser := d.Storefront && !wantsJSON(r)
+		switch {
+		case err != nil && browser && got.BasketID != 0 && errors.Is(err, checkout.ErrCoupon):
+			// The basket page says why the code did not apply.
+			http.Redirect(w, r, "/basket/?"+url.Values{"id": {strconv.FormatInt(got.BasketID, 10)}, "code": {code}}.Encode(), http.StatusSeeOther)
+		case err != nil:
 			writeError(w, r, log, err)
-			return
+		case got.Order == nil && browser:
+			// Not free after the discount: to the basket, code applied.
+			http.Redirect(w, r, "/basket/?"+url.Values{"id": {strconv.FormatInt(got.BasketID, 10)}, "code": {code}}.Encode(), http.StatusSeeOther)
+		case got.Order == nil:
+			writeError(w, r, log, fmt.Errorf("%w: basket %d, with coupon code %s applied, needs a payment", basket.ErrNotFree, got.BasketID, code))
+		case browser:
+			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(got.Order.Number), http.StatusSeeOther)
+		default:
+			writeOrder(w, r, d, *got.Order)
 		}
-		if d.Storefront && !wantsJSON(r) {
-			http.Redirect(w, r, "/checkout/receipt/?order_number="+url.QueryEscape(done.Number), http.StatusSeeOther)
-			return
-		}
-		writeOrder(w, r, d, done)
 	})
 }
 

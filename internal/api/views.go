@@ -253,26 +253,26 @@ type noteView struct {
 // tracking, which this service has none of), plus the order's basket,
 // retry state and notes.
 type orderView struct {
-	BasketDiscounts             []any               `json:"basket_discounts"`
-	BillingAddress              *billingAddressView `json:"billing_address"`
-	ContainsCreditSeat          bool                `json:"contains_credit_seat"`
-	Currency                    string              `json:"currency"`
-	DatePlaced                  apiTime             `json:"date_placed"`
-	DashboardURL                *string             `json:"dashboard_url"`
-	Discount                    string              `json:"discount"`
-	EnableHoistOrderHistory     bool                `json:"enable_hoist_order_history"`
-	EnterpriseLearnerPortalURL  *string             `json:"enterprise_learner_portal_url"`
-	Lines                       []lineView          `json:"lines"`
-	Number                      string              `json:"number"`
-	OrderProductIDs             string              `json:"order_product_ids"`
-	PaymentProcessor            *string             `json:"payment_processor"`
-	PaymentMethod               *string             `json:"payment_method"`
-	ProductTracking             any                 `json:"product_tracking"`
-	Status                      string              `json:"status"`
-	TotalBeforeDiscountsInclTax string              `json:"total_before_discounts_incl_tax"`
-	TotalExclTax                string              `json:"total_excl_tax"`
-	User                        userView            `json:"user"`
-	Vouchers                    []any               `json:"vouchers"`
+	BasketDiscounts             []basketDiscountView `json:"basket_discounts"`
+	BillingAddress              *billingAddressView  `json:"billing_address"`
+	ContainsCreditSeat          bool                 `json:"contains_credit_seat"`
+	Currency                    string               `json:"currency"`
+	DatePlaced                  apiTime              `json:"date_placed"`
+	DashboardURL                *string              `json:"dashboard_url"`
+	Discount                    string               `json:"discount"`
+	EnableHoistOrderHistory     bool                 `json:"enable_hoist_order_history"`
+	EnterpriseLearnerPortalURL  *string              `json:"enterprise_learner_portal_url"`
+	Lines                       []lineView           `json:"lines"`
+	Number                      string               `json:"number"`
+	OrderProductIDs             string               `json:"order_product_ids"`
+	PaymentProcessor            *string              `json:"payment_processor"`
+	PaymentMethod               *string              `json:"payment_method"`
+	ProductTracking             any                  `json:"product_tracking"`
+	Status                      string               `json:"status"`
+	TotalBeforeDiscountsInclTax string               `json:"total_before_discounts_incl_tax"`
+	TotalExclTax                string               `json:"total_excl_tax"`
+	User                        userView             `json:"user"`
+	Vouchers                    []voucherView        `json:"vouchers"`
 
 	BasketID       int64      `json:"basket_id"`
 	UpdatedAt      apiTime    `json:"updated_at"`
@@ -343,8 +343,9 @@ func courseOrganization(key string) *string {
 
 func viewOrder(o order.Order, x orderData) orderView {
 	total := money.Format(o.TotalMinor, o.Currency)
-	v := orderView{BasketDiscounts: []any{}, Currency: o.Currency, DatePlaced: apiTime(o.DatePlaced), Discount: "0", Number: o.Number,
-		Status: string(o.Status), TotalBeforeDiscountsInclTax: total, TotalExclTax: total, Vouchers: []any{},
+	v := orderView{BasketDiscounts: []basketDiscountView{}, Currency: o.Currency, DatePlaced: apiTime(o.DatePlaced), Discount: "0", Number: o.Number,
+		Status: string(o.Status), TotalBeforeDiscountsInclTax: money.Format(o.TotalBeforeDiscounts(), o.Currency), TotalExclTax: total,
+		Vouchers: []voucherView{},
 		User:     userView{Username: o.User.Username, Email: o.User.Email},
 		BasketID: o.BasketID, UpdatedAt: apiTime(o.UpdatedAt), TotalInclTax: total, NeedsAttention: o.NeedsAttention,
 		Attempts: o.Attempts, LastError: o.LastError, NextAttemptAt: apiTimePtr(o.NextAttemptAt), Lines: []lineView{}, Notes: []noteView{}}
@@ -368,6 +369,7 @@ func viewOrder(o order.Order, x orderData) orderView {
 			NextAttemptAt: apiTimePtr(l.NextAttemptAt), FulfilledAt: apiTimePtr(l.FulfilledAt), RefundStatus: refundStatus(l.RefundStatus)})
 	}
 	v.OrderProductIDs = strings.Join(ids, ",")
+	v.BasketDiscounts, v.Vouchers, v.Discount = x.discounts(o)
 	for _, n := range o.Notes {
 		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Message: n.Message, LineID: n.LineID, Created: apiTime(n.CreatedAt)})
 	}

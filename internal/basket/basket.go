@@ -36,7 +36,13 @@ type Basket struct {
 	Owner    order.User
 	Lines    []Line
 	Currency string
-	Total    int64 // minor units
+	// Total is in minor units: after Discounts, when it carries any.
+	Total int64
+	// Code is the voucher code the basket carries ("" for none): at most
+	// one, as in Otto.
+	Code string
+	// Discounts are what offers take off its lines (WithDiscounts).
+	Discounts []Discount
 }
 
 // Free reports whether the basket costs nothing and so skips payment.
@@ -128,4 +134,94 @@ func BuildItems(owner order.User, items []Item, products map[string]catalog.Prod
 		return b, &UnavailableError{SKUs: missing}
 	}
 	return b, nil
+}
+
+// Discount is what one offer took off a basket, as checkout priced it with
+// the offer package's applicator (the one used by calculate too): the
+// amount off each line, by position in Basket.Lines. The offer's and the
+// voucher's names and benefit are a snapshot, kept on the order.
+type Discount struct {
+	OfferID   int64  `json:"offer_id"`
+	OfferName string `json:"offer_name"`
+	OfferType string `json:"offer_type"`
+	// VoucherID and Code name the voucher that unlocked the offer (0 and
+	// "" for a site offer).
+	VoucherID int64  `json:"voucher_id,omitempty"`
+	Code      string `json:"code,omitempty"`
+	// BenefitType and BenefitValue are the offer's benefit (basis points
+	// for a Percentage, minor units of Currency otherwise).
+	BenefitType  string `json:"benefit_type"`
+	BenefitValue int64  `json:"benefit_value"`
+	Currency     string `json:"currency,omitempty"`
+	// Applications is how often the offer applied in the basket (Oscar's
+	// frequency): what its usage limits count.
+	Applications int `json:"applications"`
+	// Lines is the amount off each line, in minor units.
+	Lines []int64 `json:"lines"`
+}
+
+// Amount is the total the offer took off.
+func (d Discount) Amount() int64 {
+	var n int64
+	for _, a := range d.Lines {
+		n += a
+	}
+	return n
+}
+
+// Before is the basket's total before discounts.
+func (b Basket) Before() int64 {
+	var n int64
+	for i := range b.Lines {
+		n += b.LineBefore(i)
+	}
+	return n
+}
+
+// LineBefore is line i's price before discounts (unit price × quantity).
+func (b Basket) LineBefore(i int) int64 {
+	v, err := money.Mul(b.Lines[i].Product.Stock.Price.Minor, b.Lines[i].Quantity)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// LinePrice is line i's price after its discounts, never below zero.
+func (b Basket) LinePrice(i int) int64 {
+	p := b.LineBefore(i)
+	for _, d := range b.Discounts {
+		if i < len(d.Lines) {
+			p -= d.Lines[i]
+		}
+	}
+	return max(p, 0)
+}
+
+// WithDiscounts returns b carrying code and the discounts ds, its Total
+// the total after them. Discounts that do not describe b's lines (a
+// basket changed since it was priced) are dropped.
+func (b Basket) WithDiscounts(code string, ds []Discount) Basket {
+	b.Code, b.Discounts = code, nil
+	for _, d := range ds {
+		if len(d.Lines) == len(b.Lines) && d.Amount() > 0 {
+			b.Discounts = append(b.Discounts, d)
+		}
+	}
+	var total int64
+	for i := range b.Lines {
+		total += b.LinePrice(i)
+	}
+	b.Total = total
+	return b
+}
+
+// VoucherID is the voucher whose offers discount the basket, or 0.
+func (b Basket) VoucherID() int64 {
+	for _, d := range b.Discounts {
+		if d.VoucherID != 0 {
+			return d.VoucherID
+		}
+	}
+	return 0
 }

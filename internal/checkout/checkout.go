@@ -24,6 +24,7 @@ import (
 	"fulfill/internal/fulfillment"
 	"fulfill/internal/lease"
 	"fulfill/internal/money"
+	"fulfill/internal/offer"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
 )
@@ -47,6 +48,9 @@ type Store interface {
 	RedeemCode(ctx context.Context, code string, user order.User, l lease.Lease) (order.Order, error)
 	FreezeBasket(ctx context.Context, b basket.Basket, processor string) (int64, error)
 	FreezeOpenBasket(ctx context.Context, basketID int64, processor string) error
+	// PriceOpenBasket stores on an Open basket its code and the discounts
+	// it was priced with; basket.ErrNotOpen.
+	PriceOpenBasket(ctx context.Context, b basket.Basket) error
 	// RecordNotification keeps a verified notification in the payment
 	// ledger, an accept under lease l (see sqlstore).
 	RecordNotification(ctx context.Context, n payment.Notification, l lease.Lease) (payment.Payment, bool, error)
@@ -144,6 +148,9 @@ type Purchase struct {
 	// it the basket is only stored.
 	Checkout  bool
 	Processor string
+	// Code is a voucher code to apply (at most one per basket); a code
+	// that does not apply is ErrCoupon and nothing is stored or placed.
+	Code string
 }
 
 // Bought is what a purchase led to: a stored basket, an order placed (and
@@ -180,6 +187,9 @@ func (s *Service) Buy(ctx context.Context, caller order.User, in Purchase) (Boug
 	}
 	b, err := basket.BuildItems(buyer, in.Items, products, now)
 	if err != nil {
+		return Bought{}, err
+	}
+	if b, err = s.discount(ctx, b, in.Code); err != nil {
 		return Bought{}, err
 	}
 	if in.Checkout && b.Free() {
@@ -248,12 +258,19 @@ type Added struct {
 	Refused  []basket.Refused
 	// Products are the products the link named, found.
 	Products map[string]catalog.Product
+	// Code is the voucher code applied to the basket; CodeProblem says
+	// why the code given was not (Otto's words), "" when it was or none
+	// was given; CodeUnknown tells that no voucher has it (it may be an
+	// enrollment code, which /coupons/redeem/ takes).
+	Code, CodeProblem string
+	CodeUnknown       bool
 }
 
-// Add is the storefront's purchase link (/basket/add/?sku=…): a new basket
-// of what the learner may buy, and the rest refused with why. Nothing is
-// stored when nothing can be bought.
-func (s *Service) Add(ctx context.Context, u order.User, skus []string) (Added, error) {
+// Add is the storefront's purchase link (/basket/add/?sku=…[&code=…]): a
+// new basket of what the learner may buy, and the rest refused with why,
+// with the voucher code applied when it applies. Nothing is stored when
+// nothing can be bought.
+func (s *Service) Add(ctx context.Context, u order.User, skus []string, code string) (Added, error) {
 	products, err := s.Store.ProductsBySKU(ctx, skus)
 	if err != nil {
 		return Added{}, err
@@ -271,8 +288,90 @@ func (s *Service) Add(ctx context.Context, u order.User, skus []string) (Added, 
 	if err != nil {
 		return out, err
 	}
-	out.BasketID, err = s.Store.CreateBasket(ctx, b)
+	priced, err := s.discount(ctx, b, code)
+	switch {
+	case errors.Is(err, ErrCoupon):
+		out.CodeProblem, out.CodeUnknown = couponWords(err), errors.Is(err, errCouponUnknown)
+		if priced, err = s.discount(ctx, b, ""); err != nil {
+			return out, err
+		}
+	case err != nil:
+		return out, err
+	}
+	out.Code = priced.Code
+	out.BasketID, err = s.Store.CreateBasket(ctx, priced)
 	return out, err
+}
+
+// couponWords is the learner's sentence of an ErrCoupon.
+func couponWords(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrCoupon.Error()+": ")
+}
+
+// ApplyCode puts the voucher code on u's Open basket id, replacing the one
+// it carried ("" takes it off), and prices the basket with it. ErrCoupon
+// (Otto's words) when the code is unknown or gives nothing off, and then
+// the basket is left as it was; basket.ErrNotOpen; order.ErrNotFound.
+func (s *Service) ApplyCode(ctx context.Context, u order.User, id int64, code string) (basket.Stored, error) {
+	sb, err := s.Basket(ctx, u, id)
+	if err != nil {
+		return sb, err
+	}
+	if sb.Status != basket.StatusOpen {
+		return sb, fmt.Errorf("%w: basket %d is %s", basket.ErrNotOpen, id, sb.Status)
+	}
+	priced, err := s.discount(ctx, sb.Basket, code)
+	if err != nil {
+		return sb, err
+	}
+	if err := s.Store.PriceOpenBasket(ctx, priced); err != nil {
+		return sb, err
+	}
+	sb.Basket = priced
+	return sb, nil
+}
+
+// CodeProblem says why code does not apply to the stored basket sb (Otto's
+// words), or "" when it does; unknown tells that no voucher has the code.
+func (s *Service) CodeProblem(ctx context.Context, sb basket.Stored, code string) (problem string, unknown bool, err error) {
+	_, err = s.discount(ctx, sb.Basket, code)
+	if errors.Is(err, ErrCoupon) {
+		return couponWords(err), errors.Is(err, errCouponUnknown), nil
+	}
+	return "", false, err
+}
+
+// reprice prices a stored Open basket again with its code, as its order
+// will record it, and stores the discounts when they changed (an offer
+// started or ended since). ErrCoupon when its code no longer applies.
+func (s *Service) reprice(ctx context.Context, sb basket.Stored) (basket.Stored, error) {
+	if sb.Status != basket.StatusOpen || (s.Offers == nil && sb.Code == "" && len(sb.Discounts) == 0) {
+		return sb, nil
+	}
+	priced, err := s.discount(ctx, sb.Basket, sb.Code)
+	if err != nil {
+		return sb, err
+	}
+	if priced.Total != sb.Total || !sameDiscounts(priced.Discounts, sb.Discounts) {
+		if err := s.Store.PriceOpenBasket(ctx, priced); err != nil {
+			return sb, err
+		}
+	}
+	sb.Basket = priced
+	return sb, nil
+}
+
+func sameDiscounts(a, b []basket.Discount) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].OfferID != b[i].OfferID || a[i].VoucherID != b[i].VoucherID || a[i].Applications != b[i].Applications ||
+			!slices.Equal(a[i].Lines, b[i].Lines) {
+			return false
+		}
+	}
+	return true
 }
 
 // Products returns the products of skus that exist.
@@ -355,6 +454,9 @@ func (s *Service) CheckoutBasket(ctx context.Context, u order.User, id int64, pr
 	if err := s.recheck(ctx, sb); err != nil {
 		return Bought{BasketID: id}, err
 	}
+	if sb, err = s.reprice(ctx, sb); err != nil {
+		return Bought{BasketID: id}, err
+	}
 	if sb.Free() {
 		o, err := s.place(ctx, u.Username, func(l lease.Lease) (order.Order, error) {
 			return s.Store.SubmitOpenBasket(ctx, id, u.Username, l)
@@ -416,17 +518,65 @@ func (s *Service) paymentData(ctx context.Context, p payment.Processor, id int64
 	return data, nil
 }
 
-// Redeem uses an enrollment code for u: one transaction takes the code and
-// places a $0 order of its seat, then the order is fulfilled. A learner who
-// holds the seat already keeps the code unused (order.ErrAlreadyPurchased).
-func (s *Service) Redeem(ctx context.Context, u order.User, code string) (order.Order, error) {
-	code = strings.TrimSpace(code)
+// Redeemed is what a redeemed code led to: an order placed (an enrollment
+// code, or a voucher code that made the basket free), or a basket with the
+// voucher code applied that still needs payment.
+type Redeemed struct {
+	Order    *order.Order
+	BasketID int64
+}
+
+// Redeem is /coupons/redeem/?code=&sku=, one path for both kinds of code.
+// A voucher code (a coupon's) with a sku makes a basket of that product
+// with the code applied: free after its discount, it is placed and
+// fulfilled at once; otherwise the basket is answered, to be paid. Any
+// other code is an enrollment code: one transaction takes it and places a
+// $0 order of its seat, then the order is fulfilled; a learner who holds
+// the seat already keeps the code unused (order.ErrAlreadyPurchased).
+// ErrCoupon when a voucher code does not apply to the product.
+func (s *Service) Redeem(ctx context.Context, u order.User, code, sku string) (Redeemed, error) {
+	code, sku = strings.TrimSpace(code), strings.TrimSpace(sku)
 	if code == "" {
-		return order.Order{}, fmt.Errorf("%w: a code is required", basket.ErrInvalid)
+		return Redeemed{}, fmt.Errorf("%w: a code is required", basket.ErrInvalid)
 	}
-	return s.place(ctx, u.Username, func(l lease.Lease) (order.Order, error) {
+	if s.Offers != nil && offer.ValidCode(code) {
+		_, err := s.Offers.VoucherByCode(ctx, code)
+		switch {
+		case err == nil:
+			return s.redeemVoucher(ctx, u, code, sku)
+		case !errors.Is(err, offer.ErrVoucherNotFound):
+			return Redeemed{}, err
+		}
+	}
+	o, err := s.place(ctx, u.Username, func(l lease.Lease) (order.Order, error) {
 		return s.Store.RedeemCode(ctx, code, u, l)
 	})
+	if err != nil {
+		return Redeemed{}, err
+	}
+	return Redeemed{Order: &o, BasketID: o.BasketID}, nil
+}
+
+// redeemVoucher is Redeem of a voucher code, as Otto's CouponRedeemView.
+func (s *Service) redeemVoucher(ctx context.Context, u order.User, code, sku string) (Redeemed, error) {
+	if sku == "" {
+		return Redeemed{}, fmt.Errorf("%w: ?sku= is required to redeem coupon code %s", basket.ErrInvalid, offer.NormalizeCode(code))
+	}
+	added, err := s.Add(ctx, u, []string{sku}, code)
+	switch {
+	case err != nil:
+		return Redeemed{}, err
+	case added.BasketID == 0:
+		return Redeemed{}, basket.RefusedError(added.Refused)
+	case added.CodeProblem != "":
+		return Redeemed{BasketID: added.BasketID}, fmt.Errorf("%w: %s", ErrCoupon, added.CodeProblem)
+	}
+	sb, err := s.Basket(ctx, u, added.BasketID)
+	if err != nil || !sb.Free() {
+		return Redeemed{BasketID: added.BasketID}, err
+	}
+	got, err := s.CheckoutBasket(ctx, u, added.BasketID, "")
+	return Redeemed{Order: got.Order, BasketID: added.BasketID}, err
 }
 
 // place runs one store call that places an order under a new lease, then
@@ -685,13 +835,28 @@ func (s *Service) HostedPage(ctx context.Context, u order.User, id int64, proces
 		return "", "", fmt.Errorf("%w: basket %d is free and needs no payment", basket.ErrInvalid, id)
 	}
 	if sb.Status != basket.StatusFrozen || sb.Processor != p.Name() {
+		if sb, err = s.reprice(ctx, sb); err != nil {
+			return "", "", err
+		}
+		if sb.Free() {
+			return "", "", fmt.Errorf("%w: basket %d is free and needs no payment", basket.ErrInvalid, id)
+		}
 		if err := s.Store.FreezeOpenBasket(ctx, id, p.Name()); err != nil {
 			return "", "", err
 		}
 	}
 	pb := payment.Basket{ID: id, Username: sb.Owner.Username, Email: sb.Owner.Email,
 		Total: money.Amount{Minor: sb.Total, Currency: sb.Currency}}
-	for _, l := range sb.Lines {
+	for i, l := range sb.Lines {
+		if len(sb.Discounts) > 0 {
+			// A discounted line is charged at its price after discount.
+			title := l.Product.Title
+			if l.Quantity > 1 {
+				title = fmt.Sprintf("%s × %d", title, l.Quantity)
+			}
+			pb.Lines = append(pb.Lines, payment.Line{Title: title, Quantity: 1, Unit: money.Amount{Minor: sb.LinePrice(i), Currency: sb.Currency}})
+			continue
+		}
 		pb.Lines = append(pb.Lines, payment.Line{Title: l.Product.Title, Quantity: l.Quantity, Unit: l.Product.Stock.Price})
 	}
 	back := strings.TrimRight(s.PublicURL, "/") + "/basket/?id=" + strconv.FormatInt(id, 10)

@@ -14,7 +14,8 @@ import (
 type BasketFacts struct {
 	Exists bool
 	Status basket.Status
-	// Total is what the basket costs now (its lines' prices).
+	// Total is what the basket costs now: its lines' prices less the
+	// discounts it was frozen with.
 	Total money.Amount
 	// OrderNumber is the order the basket became, once Submitted.
 	OrderNumber string
@@ -60,3 +61,8 @@ type Paid struct {
 
 // CauseHeld is why a payment for a seat the learner holds goes back.
 const CauseHeld = "the learner already holds a product of this basket"
+
+// CauseDiscountGone is why a payment of a discounted basket goes back when
+// its voucher or offer was used up by other orders meanwhile (a single-use
+// code used elsewhere): the order is not placed at a price it no longer has.
+const CauseDiscountGone = "the basket's coupon code or offer is no longer available"

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"fulfill/internal/apperr"
 	"fulfill/internal/auth"
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
@@ -130,43 +131,14 @@ func (s *Service) Price(ctx context.Context, caller order.User, in PriceRequest)
 	if err != nil {
 		return Priced{}, err
 	}
-	var offers []offer.Offer
-	var v *offer.Voucher
-	var usage offer.Usage
-	if s.Offers != nil {
-		site, err := s.Offers.SiteOffers(ctx, now)
-		if err != nil {
-			return Priced{}, err
-		}
-		offers = offer.InForce(site, bundle)
-		if !anonymous && code != "" {
-			found, err := s.Offers.VoucherByCode(ctx, code)
-			switch {
-			case errors.Is(err, offer.ErrVoucherNotFound): // Otto ignores an unknown code
-			case err != nil:
-				return Priced{}, err
-			default:
-				v = &found
-			}
-		}
-		if !anonymous {
-			var ids []int64
-			var vid int64
-			for _, o := range offers {
-				ids = append(ids, o.ID)
-			}
-			if v != nil {
-				vid = v.ID
-				for _, o := range v.Offers {
-					ids = append(ids, o.ID)
-				}
-			}
-			if usage, err = s.Offers.OfferUsage(ctx, user.Username, vid, ids); err != nil {
-				return Priced{}, err
-			}
-		}
+	if anonymous {
+		code = "" // Otto's anonymous calculation ignores the code
 	}
-	r := offer.Apply(offer.FromBasket(b), user, offers, v, usage, now)
+	ap, err := s.apply(ctx, b, user, code, bundle, now)
+	if err != nil {
+		return Priced{}, err
+	}
+	r := ap.Result // Otto ignores an unknown code here
 	if anonymous && s.Offers != nil {
 		until := now.Add(PriceCacheTTL)
 		if !r.NextChange.IsZero() && r.NextChange.Before(until) {
@@ -180,6 +152,148 @@ func (s *Service) Price(ctx context.Context, caller order.User, in PriceRequest)
 		s.prices.put(key, version, r, until)
 	}
 	return Priced{Result: r, Anonymous: anonymous}, nil
+}
+
+// applied is a basket priced by apply.
+type applied struct {
+	offer.Result
+	// Offers are the offers that could apply (in force, and the voucher's),
+	// by id.
+	Offers map[int64]offer.Offer
+	// UnknownCode tells that no voucher has the code given.
+	UnknownCode bool
+}
+
+// apply prices b for user with the offers in force for bundle and the
+// voucher of code ("" for none; an anonymous user gets none), through the
+// one applicator: calculate, baskets and orders all price here.
+func (s *Service) apply(ctx context.Context, b basket.Basket, user offer.User, code, bundle string, now time.Time) (applied, error) {
+	out := applied{Offers: map[int64]offer.Offer{}}
+	var offers []offer.Offer
+	var v *offer.Voucher
+	var usage offer.Usage
+	if s.Offers != nil {
+		site, err := s.Offers.SiteOffers(ctx, now)
+		if err != nil {
+			return out, err
+		}
+		offers = offer.InForce(site, bundle)
+		if user.SignedIn() && code != "" {
+			found, err := s.Offers.VoucherByCode(ctx, code)
+			switch {
+			case errors.Is(err, offer.ErrVoucherNotFound):
+				out.UnknownCode = true
+			case err != nil:
+				return out, err
+			default:
+				v = &found
+			}
+		}
+		if user.SignedIn() {
+			var ids []int64
+			var vid int64
+			for _, o := range offers {
+				ids = append(ids, o.ID)
+			}
+			if v != nil {
+				vid = v.ID
+				for _, o := range v.Offers {
+					ids = append(ids, o.ID)
+				}
+			}
+			if usage, err = s.Offers.OfferUsage(ctx, user.Username, vid, ids); err != nil {
+				return out, err
+			}
+		}
+	} else if code != "" {
+		out.UnknownCode = true
+	}
+	for _, o := range offers {
+		out.Offers[o.ID] = o
+	}
+	if v != nil {
+		for _, o := range v.Offers {
+			out.Offers[o.ID] = o
+		}
+	}
+	out.Result = offer.Apply(offer.FromBasket(b), user, offers, v, usage, now)
+	return out, nil
+}
+
+// ErrCoupon is returned when a basket's voucher code cannot be used: no
+// voucher has it, or it does not apply to the basket (Otto's words say
+// why). Nothing is placed.
+var ErrCoupon = apperr.New(apperr.Invalid, "coupon code not applied")
+
+// errCouponUnknown marks the ErrCoupon of a code no voucher has.
+var errCouponUnknown = fmt.Errorf("%w", ErrCoupon)
+
+// discount prices b (built for its owner) with the offers in force and the
+// voucher of code, as an order placed from it will record them: the
+// basket returned carries the code and its discounts, its Total the
+// discounted total. A code that is unknown, or gives nothing off, is
+// ErrCoupon with Otto's words.
+func (s *Service) discount(ctx context.Context, b basket.Basket, code string) (basket.Basket, error) {
+	code = offer.NormalizeCode(code)
+	user := offer.User{Username: b.Owner.Username, Email: b.Owner.Email}
+	if s.Offers == nil && code == "" {
+		return b.WithDiscounts("", nil), nil
+	}
+	ap, err := s.apply(ctx, b, user, code, "", s.now())
+	if err != nil {
+		return b, err
+	}
+	if code != "" {
+		if ap.UnknownCode {
+			return b, fmt.Errorf("%w: %s", errCouponUnknown, fmt.Sprintf("Coupon code '%s' does not exist.", code))
+		}
+		if ap.Voucher == nil {
+			return b, fmt.Errorf("%w: %s", ErrCoupon, couponRefusal(ap.Result, code))
+		}
+	}
+	return b.WithDiscounts(code, discountsOf(ap)), nil
+}
+
+// couponRefusal is the sentence that says why the voucher of code did not
+// apply: the voucher's own reason, else its offers' (eligibility, limits,
+// dates), else that the basket does not qualify.
+func couponRefusal(r offer.Result, code string) string {
+	for _, f := range r.Refusals {
+		if f.OfferID == 0 && f.Code != "" && f.Reason != offer.ReasonNoDiscount {
+			return f.Words
+		}
+	}
+	for _, f := range r.Refusals {
+		switch f.Reason {
+		case offer.ReasonEmailDomain, offer.ReasonConsumed, offer.ReasonUserLimit, offer.ReasonEnded, offer.ReasonNotStarted,
+			offer.ReasonSuspended, offer.ReasonCurrency:
+			if f.Code != "" {
+				return f.Words
+			}
+		}
+	}
+	return fmt.Sprintf("Basket does not qualify for coupon code %s.", code)
+}
+
+// discountsOf turns the applicator's answer into the basket's discounts,
+// one per offer applied, with each line's share.
+func discountsOf(ap applied) []basket.Discount {
+	var out []basket.Discount
+	for _, a := range ap.Applications {
+		o := ap.Offers[a.OfferID]
+		d := basket.Discount{OfferID: a.OfferID, OfferName: a.OfferName, OfferType: string(o.Type), VoucherID: a.VoucherID,
+			Code: a.VoucherCode, BenefitType: string(o.Benefit.Type), BenefitValue: o.Benefit.Value, Currency: o.Currency,
+			Applications: a.Applications, Lines: make([]int64, len(ap.Lines))}
+		for i, l := range ap.Lines {
+			for _, ld := range l.Discounts {
+				if ld.OfferID == a.OfferID {
+					d.Lines[i] += ld.Amount
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // pricedFor is whose basket a calculation prices, as Otto decides it: the

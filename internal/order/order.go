@@ -40,6 +40,57 @@ type Order struct {
 	NextAttemptAt  *time.Time
 	Lines          []Line
 	Notes          []Note
+	// Discounts are what offers took off its lines, one per line and
+	// offer; Vouchers the vouchers that unlocked them (at most one).
+	Discounts []Discount
+	Vouchers  []Voucher
+}
+
+// TotalBeforeDiscounts is the order's total before its discounts.
+func (o Order) TotalBeforeDiscounts() int64 {
+	t := o.TotalMinor
+	for _, d := range o.Discounts {
+		t += d.Amount
+	}
+	return t
+}
+
+// Discount is one offer's discount on one line of an order (Oscar's
+// OrderDiscount, per line), a snapshot taken when the order was placed.
+type Discount struct {
+	LineID    int64
+	OfferID   int64
+	OfferName string
+	OfferType string
+	VoucherID int64
+	Code      string
+	// BenefitType and BenefitValue are the offer's benefit (basis points
+	// for a Percentage, minor units of Currency otherwise).
+	BenefitType  string
+	BenefitValue int64
+	Currency     string
+	// Applications is how often the offer applied in the whole order.
+	Applications int
+	Amount       int64
+}
+
+// Voucher is a voucher an order used, as it stands now.
+type Voucher struct {
+	ID   int64
+	Code string
+	// Name is Otto's voucher name: its coupon's title and the code.
+	Name      string
+	Usage     string
+	Start     time.Time
+	End       time.Time
+	CreatedAt time.Time
+	OfferIDs  []int64
+	// NumOrders counts the live (not released) orders that used it, and
+	// TotalDiscount what those took off.
+	NumOrders     int
+	TotalDiscount int64
+	// Released tells that this order's use was given back (a full refund).
+	Released bool
 }
 
 // Line is an order line with a snapshot of the product as it was bought, so

@@ -12,6 +12,7 @@ import (
 	"fulfill/internal/basket"
 	"fulfill/internal/catalog"
 	"fulfill/internal/lease"
+	"fulfill/internal/offer"
 	"fulfill/internal/order"
 )
 
@@ -66,15 +67,26 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 // history row. A line bought once holds its product for the buyer
 // (holder_id): a second live line of it fails with
 // order.ErrAlreadyPurchased, on both engines, under any race.
+//
+// A discounted basket (b.Discounts) records each line's price after its
+// discounts (unit_price_minor stays the price before), one order_discounts
+// row per line and offer, and the redemption (recordRedemption) in the same
+// transaction: a voucher or offer used up meanwhile fails the order with
+// offer.ErrVoucherUnavailable or offer.ErrLimitReached, and nothing is
+// placed. The order's total is the sum of its line prices.
 func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, actor string, l lease.Lease, now time.Time) error {
 	o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
+	o.TotalMinor = 0
+	for i := range b.Lines {
+		o.TotalMinor += b.LinePrice(i)
+	}
 	if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
 		o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	args := make([]any, 0, 15*len(b.Lines))
-	for _, bl := range b.Lines {
+	for i, bl := range b.Lines {
 		raw, err := json.Marshal(bl.Product.Attributes)
 		if err != nil {
 			return err
@@ -85,7 +97,7 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 		}
 		price := bl.Product.Stock.Price.Minor
 		args = append(args, o.ID, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
-			bl.Quantity, price, price*int64(bl.Quantity), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until), lineCourseKey(bl.Product), holder)
+			bl.Quantity, price, b.LinePrice(i), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until), lineCourseKey(bl.Product), holder)
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
 		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `+
@@ -110,12 +122,47 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, l := range b.Lines {
+	for i, l := range b.Lines {
 		o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
 			Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
-			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: l.Product.Stock.Price.Minor * int64(l.Quantity), Status: order.LineOpen})
+			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: b.LinePrice(i), Status: order.LineOpen})
+	}
+	if err := db.insertDiscounts(ctx, tx, o, b, now); err != nil {
+		return err
 	}
 	return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
+}
+
+// insertDiscounts writes what b's offers took off the lines of order o
+// and records the redemption under the voucher's and offers' locks.
+func (db *DB) insertDiscounts(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, now time.Time) error {
+	if len(b.Discounts) == 0 {
+		return nil
+	}
+	red := offer.Redemption{OrderNumber: o.Number, Username: o.User.Username, VoucherID: b.VoucherID()}
+	var args []any
+	n := 0
+	for _, d := range b.Discounts {
+		red.Offers = append(red.Offers, offer.OfferUse{OfferID: d.OfferID, Applications: d.Applications, Discount: d.Amount()})
+		for i, amount := range d.Lines {
+			if amount <= 0 || i >= len(o.Lines) {
+				continue
+			}
+			args = append(args, o.ID, o.Lines[i].ID, d.OfferID, d.OfferName, d.OfferType, d.VoucherID, d.Code, d.BenefitType,
+				d.BenefitValue, d.Currency, d.Applications, amount, db.ts(now))
+			o.Discounts = append(o.Discounts, order.Discount{LineID: o.Lines[i].ID, OfferID: d.OfferID, OfferName: d.OfferName,
+				OfferType: d.OfferType, VoucherID: d.VoucherID, Code: d.Code, BenefitType: d.BenefitType, BenefitValue: d.BenefitValue,
+				Currency: d.Currency, Applications: d.Applications, Amount: amount})
+			n++
+		}
+	}
+	if n > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO order_discounts (order_id, line_id, offer_id, offer_name, offer_type, voucher_id,
+			voucher_code, benefit_type, benefit_value, currency, applications, amount_minor, created_at) VALUES `+placeholders(n, 13, 0), args...); err != nil {
+			return fmt.Errorf("insert order discounts: %w", err)
+		}
+	}
+	return db.recordRedemption(ctx, tx, red)
 }
 
 // lineCourseKey is the course run a line is for, kept in order_lines.course_key.
@@ -158,8 +205,8 @@ func scanOrder(rows interface{ Scan(...any) error }) (order.Order, error) {
 	return o, err
 }
 
-// loadOrders reads orders by id with their lines and notes, in the order of
-// ids; missing ids are skipped.
+// loadOrders reads orders by id with their lines, discounts, vouchers and
+// notes, in the order of ids; missing ids are skipped.
 func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.Order, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -239,6 +286,9 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := db.loadOrderDiscounts(ctx, q, byID, in, args); err != nil {
 		return nil, err
 	}
 	rows, err = q.QueryContext(ctx, `SELECT id, order_id, COALESCE(line_id, 0), kind, message, created_at FROM order_notes
@@ -471,8 +521,14 @@ func (db *DB) insertBasket(ctx context.Context, tx *Tx, ownerID int64, b basket.
 	if status == "Frozen" {
 		frozenAt = db.ts(now)
 	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, payment_processor, total_minor, currency, frozen_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, ownerID, status, processor, b.Total, b.Currency, frozenAt, db.ts(now)).Scan(&id); err != nil {
+	discounts, err := discountsJSON(b.Discounts)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO baskets (owner_id, status, payment_processor, total_minor, currency, frozen_at, created_at, updated_at,
+			voucher_code, discounts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING id`, ownerID, status, processor, b.Total, b.Currency, frozenAt, db.ts(now),
+		b.Code, discounts).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert basket: %w", err)
 	}
 	if len(b.Lines) == 0 {

@@ -13,6 +13,7 @@ import (
 	"fulfill/internal/checkout"
 	"fulfill/internal/lease"
 	"fulfill/internal/money"
+	"fulfill/internal/offer"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
 )
@@ -222,9 +223,12 @@ func (db *DB) ClaimDuePayments(ctx context.Context, owner string, now, until tim
 
 // frozenBasket locks a basket row and reads what placing it needs.
 func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, b basket.Basket, processor string, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.id, u.username, u.email, u.full_name, u.is_staff
+	var discounts string
+	err = tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, b.total_minor, b.currency, u.id, u.username, u.email, u.full_name, u.is_staff,
+			b.voucher_code, b.discounts
 		FROM baskets b JOIN users u ON u.id = b.owner_id WHERE b.id = $1`+db.forUpdate(), id).
-		Scan(&status, &processor, &b.Total, &b.Currency, &b.Owner.ID, &b.Owner.Username, &b.Owner.Email, &b.Owner.FullName, &b.Owner.IsStaff)
+		Scan(&status, &processor, &b.Total, &b.Currency, &b.Owner.ID, &b.Owner.Username, &b.Owner.Email, &b.Owner.FullName, &b.Owner.IsStaff,
+			&b.Code, &discounts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", b, "", fmt.Errorf("%w: basket %d does not exist", payment.ErrInvalid, id)
 	}
@@ -255,7 +259,12 @@ func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, 
 		l.Product = p
 		b.Lines = append(b.Lines, l)
 	}
-	return status, b, processor, rows.Err()
+	if err := rows.Err(); err != nil {
+		return "", b, "", err
+	}
+	// The discounts it was priced with; callers sum Total again.
+	b.Discounts, err = parseDiscounts(discounts)
+	return status, b, processor, err
 }
 
 // PlacePaidOrder acts on an accepted payment of the ledger (state
@@ -266,7 +275,8 @@ func (db *DB) lockBasket(ctx context.Context, tx *Tx, id int64) (status string, 
 // order returned. Refund: the payment is refund_due, still leased by l so
 // that its handler credits it now and the worker only if the handler dies.
 // A seat the learner already holds is a refund too (the holder index
-// refused the order).
+// refused the order), and so is a discount used up meanwhile (the
+// redemption recorded with the order refused it).
 func (db *DB) PlacePaidOrder(ctx context.Context, p payment.Payment, actor string, l lease.Lease) (checkout.Paid, error) {
 	now := db.clock()
 	var out checkout.Paid
@@ -306,8 +316,12 @@ func (db *DB) PlacePaidOrder(ctx context.Context, p payment.Payment, actor strin
 		return db.movePayment(ctx, tx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StatePlaced, Owner: l.Owner,
 			OrderNumber: o.Number}, now)
 	})
-	if errors.Is(err, order.ErrAlreadyPurchased) {
-		out = checkout.Paid{Disposition: checkout.Disposition{Refund: checkout.CauseHeld}}
+	if errors.Is(err, order.ErrAlreadyPurchased) || errors.Is(err, offer.ErrLimitReached) || errors.Is(err, offer.ErrVoucherUnavailable) {
+		cause := checkout.CauseHeld
+		if !errors.Is(err, order.ErrAlreadyPurchased) {
+			cause = checkout.CauseDiscountGone
+		}
+		out = checkout.Paid{Disposition: checkout.Disposition{Refund: cause}}
 		err = db.MovePayment(ctx, payment.Move{ID: p.ID, From: payment.StateReceived, To: payment.StateRefundDue, Owner: l.Owner,
 			Cause: out.Refund, Next: &l.Until, Lease: &l})
 	}
@@ -323,7 +337,8 @@ func (db *DB) PlacePaidOrder(ctx context.Context, p payment.Payment, actor strin
 }
 
 // basketFacts locks the payment's basket and reads what checkout.Decide
-// needs, and the basket itself with its total summed from its lines.
+// needs, and the basket itself with its total summed from its lines less
+// the discounts it was frozen with.
 func (db *DB) basketFacts(ctx context.Context, tx *Tx, p payment.Payment) (checkout.BasketFacts, basket.Basket, error) {
 	status, b, _, err := db.lockBasket(ctx, tx, p.BasketID)
 	if errors.Is(err, payment.ErrInvalid) {
@@ -346,6 +361,9 @@ func (db *DB) basketFacts(ctx context.Context, tx *Tx, p payment.Payment) (check
 	if err != nil {
 		return f, b, err
 	}
+	// The total the processor was asked for: after the discounts the
+	// basket was frozen with.
+	b = b.WithDiscounts(b.Code, b.Discounts)
 	f.Total = money.Amount{Minor: b.Total, Currency: b.Currency}
 	return f, b, nil
 }

@@ -400,6 +400,15 @@ func (db *DB) SaveRefund(ctx context.Context, out refund.Outcome) (refund.Refund
 				hist = append(hist, refundHistory{lineID: l.ID, from: string(l.From), to: string(l.To), reason: l.Error, actor: out.Actor})
 			}
 		}
+		for _, l := range out.Lines {
+			if l.To == refund.LineComplete && l.From != l.To {
+				// The last line of the order given back releases its voucher use.
+				if err := db.releaseIfFullyRefunded(ctx, tx, orderID); err != nil {
+					return err
+				}
+				break
+			}
+		}
 		if c := out.Credit; c != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_events (order_id, processor, event_type, amount_minor, currency, reference, refund_id, created_at)
 				VALUES ($1, $2, 'Refunded', $3, $4, $5, $6, $7)`, orderID, c.Processor, c.Amount.Minor, c.Amount.Currency, c.Reference, out.ID, db.ts(out.Now)); err != nil {

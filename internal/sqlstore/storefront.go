@@ -17,15 +17,18 @@ import (
 )
 
 // GetBasket returns a basket with its owner and lines; order.ErrNotFound.
-// Total and Currency are summed from the lines.
+// Total and Currency are summed from the lines, less the discounts the
+// basket was last priced with.
 func (db *DB) GetBasket(ctx context.Context, id int64) (basket.Stored, error) {
 	var sb basket.Stored
+	var code, discounts string
 	err := db.read(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT b.status, b.payment_processor, COALESCE(o.number, ''),
-				u.id, u.username, u.email, u.full_name, u.is_staff
+				u.id, u.username, u.email, u.full_name, u.is_staff, b.voucher_code, b.discounts
 			FROM baskets b JOIN users u ON u.id = b.owner_id LEFT JOIN orders o ON o.basket_id = b.id
 			WHERE b.id = $1`, id).
-			Scan(&sb.Status, &sb.Processor, &sb.OrderNumber, &sb.Owner.ID, &sb.Owner.Username, &sb.Owner.Email, &sb.Owner.FullName, &sb.Owner.IsStaff)
+			Scan(&sb.Status, &sb.Processor, &sb.OrderNumber, &sb.Owner.ID, &sb.Owner.Username, &sb.Owner.Email, &sb.Owner.FullName, &sb.Owner.IsStaff,
+				&code, &discounts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("basket %d: %w", id, order.ErrNotFound)
 		}
@@ -40,6 +43,10 @@ func (db *DB) GetBasket(ctx context.Context, id int64) (basket.Stored, error) {
 		return basket.Stored{}, err
 	}
 	sb.Total, sb.Currency, err = linesTotal(sb.Lines)
+	if err != nil {
+		return sb, err
+	}
+	sb.Basket, err = withStoredDiscounts(sb.Basket, code, discounts)
 	return sb, err
 }
 
@@ -110,6 +117,9 @@ func (db *DB) lockOpenBasket(ctx context.Context, tx *Tx, id int64) (string, bas
 		return status, b, processor, fmt.Errorf("%w: basket %d is empty", basket.ErrInvalid, id)
 	}
 	b.Total, b.Currency, err = linesTotal(b.Lines)
+	if err == nil {
+		b = b.WithDiscounts(b.Code, b.Discounts)
+	}
 	return status, b, processor, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"fulfill/internal/catalog"
 	"fulfill/internal/checkout"
 	"fulfill/internal/money"
+	"fulfill/internal/offer"
 	"fulfill/internal/order"
 	"fulfill/internal/payment"
 )
@@ -84,7 +85,11 @@ func handleBasketAdd(a *app) http.Handler {
 				"This purchase link names no product. Links look like /basket/add/?sku=SKU; go back to the course page and try its link again.")
 			return
 		}
-		added, err := a.d.Checkout.Add(ctx, u, skus)
+		code := strings.TrimSpace(q.Get("code"))
+		if len(code) > 128 {
+			code = ""
+		}
+		added, err := a.d.Checkout.Add(ctx, u, skus, code)
 		if errors.Is(err, basket.ErrInvalid) || errors.Is(err, basket.ErrUnavailable) {
 			a.message(w, r, http.StatusBadRequest, "Nothing was added to your basket", strings.TrimPrefix(err.Error(), basket.ErrInvalid.Error()+": ")+".")
 			return
@@ -108,7 +113,7 @@ func handleBasketAdd(a *app) http.Handler {
 		for _, d := range added.Refused {
 			next.Add(string(d.Reason), d.SKU)
 		}
-		if code := strings.TrimSpace(q.Get("code")); code != "" && len(code) <= 128 {
+		if code != "" {
 			next.Set("code", code)
 		}
 		// The marketing site's campaign parameters follow the learner to
@@ -134,6 +139,8 @@ func allPurchased(refused []basket.Refused) bool {
 type lineView struct {
 	Title, Course, Mode, SKU, Price, Status string
 	Quantity                                int
+	// Was is the price before discount, when the line is discounted.
+	Was string
 }
 
 type processorView struct{ Name, Label string }
@@ -151,6 +158,13 @@ type basketView struct {
 	Errors     []string
 	Code       string
 	RedeemURL  string
+	// Open tells that the basket's code can still be changed.
+	Open bool
+	// Applied is the voucher code applied to the basket, Subtotal and
+	// Discount the totals before and taken off ("" when none).
+	Applied, Subtotal, Discount string
+	// CodeInfo and CodeError say what became of a code given.
+	CodeInfo, CodeError string
 }
 
 func seatMode(class catalog.Class, attrs catalog.Attributes) string {
@@ -165,15 +179,24 @@ func seatMode(class catalog.Class, attrs catalog.Attributes) string {
 
 func (a *app) basketView(u order.User, sb basket.Stored) *basketView {
 	v := &basketView{page: page{Title: "Your basket", User: &u}, ID: sb.ID, Status: string(sb.Status), Free: sb.Free(),
-		Total: money.Format(sb.Total, sb.Currency) + " " + sb.Currency, Processor: sb.Processor}
-	for _, l := range sb.Lines {
+		Total: money.Format(sb.Total, sb.Currency) + " " + sb.Currency, Processor: sb.Processor, Open: sb.Status == basket.StatusOpen,
+		Applied: sb.Code}
+	amount := func(minor int64) string { return money.Format(minor, sb.Currency) + " " + sb.Currency }
+	for i, l := range sb.Lines {
 		p := l.Product
 		course := p.CourseID
 		if course == "" {
 			course = p.Attributes.String("course_key")
 		}
-		v.Lines = append(v.Lines, lineView{Title: p.Title, Course: course, Mode: seatMode(p.Class, p.Attributes), SKU: p.Stock.SKU,
-			Quantity: l.Quantity, Price: money.Format(p.Stock.Price.Minor*int64(l.Quantity), p.Stock.Price.Currency) + " " + p.Stock.Price.Currency})
+		lv := lineView{Title: p.Title, Course: course, Mode: seatMode(p.Class, p.Attributes), SKU: p.Stock.SKU,
+			Quantity: l.Quantity, Price: amount(sb.LinePrice(i))}
+		if before := sb.LineBefore(i); before != sb.LinePrice(i) {
+			lv.Was = amount(before)
+		}
+		v.Lines = append(v.Lines, lv)
+	}
+	if before := sb.Before(); before != sb.Total {
+		v.Subtotal, v.Discount = amount(before), amount(before-sb.Total)
 	}
 	for _, n := range a.d.Checkout.ProcessorNames() {
 		v.Processors = append(v.Processors, processorView{Name: n, Label: capitalize(n)})
@@ -229,7 +252,23 @@ func handleBasketShow(a *app) http.Handler {
 			v.Notices = explain(refused, products)
 		}
 		if code := strings.TrimSpace(q.Get("code")); code != "" && len(code) <= 128 {
-			v.Code, v.RedeemURL = code, "/coupons/redeem/?code="+url.QueryEscape(code)
+			switch {
+			case strings.EqualFold(code, sb.Code):
+				v.CodeInfo = fmt.Sprintf("Coupon code '%s' added to basket.", sb.Code)
+			case sb.Status != basket.StatusOpen:
+			default:
+				problem, unknown, err := a.d.Checkout.CodeProblem(r.Context(), sb, code)
+				if err != nil {
+					a.fail(w, r, err)
+					return
+				}
+				if unknown {
+					// Perhaps an enrollment code: redeeming it enrolls.
+					v.Code, v.RedeemURL = code, "/coupons/redeem/?code="+url.QueryEscape(code)
+				} else {
+					v.CodeError = problem
+				}
+			}
 		}
 		a.render(w, r, http.StatusOK, "basket", v)
 	})
@@ -254,6 +293,52 @@ func (a *app) ownBasket(w http.ResponseWriter, r *http.Request, u order.User, id
 		return sb, false
 	}
 	return sb, true
+}
+
+// handleBasketCode is POST /basket/code/ (basket_id, code, and remove to
+// take the code off): the basket's one voucher code is replaced and the
+// basket priced with it, then 303 back to the basket page; a code that
+// does not apply is a 400 basket page that says why, the basket unchanged.
+func handleBasketCode(a *app) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		id := r.PostFormValue("basket_id")
+		u, ok := a.requireUser(w, r, "/basket/?id="+url.QueryEscape(id))
+		if !ok {
+			return
+		}
+		sb, ok := a.ownBasket(w, r, u, id)
+		if !ok {
+			return
+		}
+		code := strings.TrimSpace(r.PostFormValue("code"))
+		if r.PostFormValue("remove") != "" {
+			code = ""
+		}
+		if len(code) > 128 {
+			code = code[:128]
+		}
+		got, err := a.d.Checkout.ApplyCode(r.Context(), u, sb.ID, code)
+		switch {
+		case err == nil:
+			next := url.Values{"id": {strconv.FormatInt(sb.ID, 10)}}
+			if got.Code != "" {
+				next.Set("code", got.Code)
+			}
+			a.d.Log.Info("basket_code", "basket", sb.ID, "user", u.Username, "code", got.Code)
+			http.Redirect(w, r, "/basket/?"+next.Encode(), http.StatusSeeOther)
+		case errors.Is(err, checkout.ErrCoupon):
+			v := a.basketView(u, sb)
+			v.CodeError = strings.TrimPrefix(err.Error(), checkout.ErrCoupon.Error()+": ")
+			a.render(w, r, http.StatusBadRequest, "basket", v)
+		case errors.Is(err, basket.ErrNotOpen):
+			v := a.basketView(u, sb)
+			v.CodeError = "The code of a basket whose payment is under way cannot be changed."
+			a.render(w, r, http.StatusConflict, "basket", v)
+		default:
+			a.fail(w, r, err)
+		}
+	})
 }
 
 // changed says in words what of a basket cannot be bought as it is.
@@ -297,6 +382,10 @@ func handleCheckout(a *app) http.Handler {
 			http.Redirect(w, r, got.Payment.PageURL, http.StatusSeeOther)
 		case errors.As(err, &ce):
 			refuse(http.StatusConflict, changed(ce)...)
+		case errors.Is(err, checkout.ErrCoupon):
+			refuse(http.StatusBadRequest, strings.TrimPrefix(err.Error(), checkout.ErrCoupon.Error()+": ")+" Remove the code to buy without it.")
+		case errors.Is(err, offer.ErrVoucherUnavailable), errors.Is(err, offer.ErrLimitReached):
+			refuse(http.StatusConflict, "The coupon code of this basket is no longer available; remove it to buy without it.")
 		case errors.Is(err, basket.ErrNotOpen) && sb.Status == basket.StatusFrozen:
 			refuse(http.StatusConflict, fmt.Sprintf("A payment of this basket through %s is already under way; finish it or wait until it is declined.", capitalize(sb.Processor)))
 		case errors.Is(err, basket.ErrNotOpen):

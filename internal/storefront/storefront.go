@@ -121,6 +121,7 @@ func addRoutes(mux *http.ServeMux, a *app) {
 	mux.Handle("GET /basket/add/{$}", handleBasketAdd(a))
 	mux.Handle("GET /basket/{$}", handleBasketShow(a))
 	mux.Handle("POST /basket/checkout/{$}", handleCheckout(a))
+	mux.Handle("POST /basket/code/{$}", handleBasketCode(a))
 	mux.Handle("GET /checkout/receipt/{$}", handleReceipt(a))
 	mux.Handle("GET /login", handleSignInPage(a, false))
 	mux.Handle("POST /login", handleSignIn(a, false))
