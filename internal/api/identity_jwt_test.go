@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -74,11 +73,7 @@ func send(t testing.TB, e *apptest.Env, method, path string, hdr map[string]stri
 		req.AddCookie(&http.Cookie{Name: auth.CookieHeaderPayload, Value: cookieToken[:dot]})
 		req.AddCookie(&http.Cookie{Name: auth.CookieSignature, Value: cookieToken[dot+1:]})
 	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	got, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
+	res, got := e.Send(req) // checked against the OpenAPI document
 	require.Equal(t, want, res.StatusCode, "%s %s %v: %s", method, path, hdr, got)
 	if res.StatusCode >= 400 {
 		require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"), string(got))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -27,6 +26,7 @@ import (
 
 // send makes a request with a raw body of contentType as token, checks the
 // status (a 4xx must be problem+json), and decodes the answer into out.
+// apptest.Env.Send checks the exchange against the OpenAPI document.
 func (e *env) send(method, path, token, contentType string, body []byte, want int, out any) []byte {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
@@ -37,11 +37,7 @@ func (e *env) send(method, path, token, contentType string, body []byte, want in
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(e.t, err)
+	res, raw := e.Send(req)
 	require.Equal(e.t, want, res.StatusCode, "%s %s: %s", method, path, raw)
 	if want >= 400 && want != http.StatusInternalServerError {
 		require.Equal(e.t, "application/problem+json", res.Header.Get("Content-Type"), string(raw))

@@ -127,11 +127,27 @@ func sandboxBasket(d Deps, w http.ResponseWriter, r *http.Request, rawID string)
 	return b, true
 }
 
+// handleSandboxPost is a POST to the sandbox's page: with a decision, the
+// person's Pay or Decline, refused from another origin; without one, the
+// LMS's payment step posting payment_form_data from its own page, which
+// shows the page as a GET does.
+func handleSandboxPost(d Deps) http.Handler {
+	decide := http.NewCrossOriginProtection().Handler(handleSandboxDecide(d))
+	page := handleSandboxPage(d)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("decision") == "" {
+			page.ServeHTTP(w, r)
+			return
+		}
+		decide.ServeHTTP(w, r)
+	})
+}
+
 // handleSandboxPage is the sandbox gateway's hosted payment page, for the
 // basket's owner.
 func handleSandboxPage(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := sandboxBasket(d, w, r, r.URL.Query().Get("basket_id"))
+		b, ok := sandboxBasket(d, w, r, r.FormValue("basket_id"))
 		if !ok {
 			return
 		}
@@ -323,7 +339,7 @@ func handleHostedPay(d Deps) http.Handler {
 			writeError(w, r, logFrom(r), err)
 			return
 		}
-		id, err := strconv.ParseInt(r.URL.Query().Get("basket_id"), 10, 64)
+		id, err := strconv.ParseInt(r.FormValue("basket_id"), 10, 64)
 		if err != nil || id <= 0 {
 			writeError(w, r, logFrom(r), fmt.Errorf("basket: %w", order.ErrNotFound))
 			return

@@ -11,6 +11,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(d.Store))
 	mux.Handle("GET /health/{$}", handleHealth(d.Store)) // Otto's path and shape
+	addDocRoutes(mux)                                    // GET /api/v2/schema/ (OpenAPI) and /api-docs/
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics.Handler())
 	}
@@ -59,10 +60,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /payment/stripe/webhook/{$}", handlePaymentNotify(d, "stripe"))
 	// Processors with a hosted page of their own (Stripe Checkout).
 	mux.Handle("GET /payment/{processor}/pay/{$}", handleHostedPay(d))
+	// The LMS's payment step POSTs payment_form_data, as a form, to
+	// payment_page_url (Otto's pages take it): the same as a GET.
+	mux.Handle("POST /payment/{processor}/pay/{$}", handleHostedPay(d))
 	// The sandbox's hosted page, wherever the sandbox is enabled (the demo,
 	// or --sandbox-allow-production); cross-origin posts are refused.
 	if _, err := d.Checkout.Processor(payment.SandboxName); err == nil {
 		mux.Handle("GET /payment/sandbox/pay/{$}", handleSandboxPage(d))
-		mux.Handle("POST /payment/sandbox/pay/{$}", http.NewCrossOriginProtection().Handler(handleSandboxDecide(d)))
+		mux.Handle("POST /payment/sandbox/pay/{$}", handleSandboxPost(d))
 	}
 }

@@ -131,17 +131,21 @@ func (e *Env) Token(user string, staff bool) string {
 // and checks the status; out, when not nil, receives the decoded body. A
 // 4xx must be problem+json with its status and a title, except a 500 of
 // the fulfill and refund-process routes, which carries the order or
-// refund itself, as Otto's does. It returns the raw body.
+// refund itself, as Otto's does. Request and answer must match the API's
+// OpenAPI document (CheckAPI). It returns the raw body.
 func (e *Env) Do(method, path, token string, body any, want int, out any) []byte {
 	e.T.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
+		sent = []byte(b)
 		rd = bytes.NewBufferString(b)
 	default:
 		raw, err := json.Marshal(b)
 		require.NoError(e.T, err)
+		sent = raw
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, e.URL+path, rd)
@@ -157,6 +161,7 @@ func (e *Env) Do(method, path, token string, body any, want int, out any) []byte
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(e.T, err)
 	require.Equal(e.T, want, res.StatusCode, "%s %s: %s", method, path, raw)
+	e.CheckAPI(req, sent, res, raw) // against the OpenAPI document (openapi.go)
 	if res.StatusCode >= 400 && res.StatusCode != http.StatusInternalServerError {
 		require.Equal(e.T, "application/problem+json", res.Header.Get("Content-Type"), string(raw))
 		var p struct {
