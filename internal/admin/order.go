@@ -18,6 +18,8 @@ type lineView struct {
 	Course     string
 	Attempts   []order.Attempt
 	Refundable bool
+	// Waiting says why the line waits while its module's breaker is open.
+	Waiting string
 }
 
 type refundLineView struct {
@@ -141,7 +143,7 @@ func handleOrder(a *app) http.Handler {
 			return
 		}
 		for _, l := range o.Lines {
-			lv := lineView{Line: l, Course: l.Attributes.String("course_key"), Refundable: refund.Refundable(o, l)}
+			lv := lineView{Line: l, Course: l.Attributes.String("course_key"), Refundable: refund.Refundable(o, l), Waiting: a.Fulfill.Waiting(l)}
 			if l.Class == catalog.ClassSeat {
 				lv.Mode = catalog.SeatMode(l.Attributes)
 			}

@@ -136,6 +136,7 @@ type lineOut struct {
 	LastErrorClass string     `json:"last_error_class"`
 	LastHTTPStatus int        `json:"last_http_status"`
 	LastError      string     `json:"last_error"`
+	Waiting        string     `json:"waiting"`
 	NextAttemptAt  *time.Time `json:"next_attempt_at"`
 }
 

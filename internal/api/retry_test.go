@@ -587,6 +587,9 @@ func TestBreakerSkipsSyncCallWhenOpen(t *testing.T) {
 				require.Equal(t, 0, l.Attempts)
 				require.NotNil(t, l.NextAttemptAt, "a skipped line stays queued")
 				require.True(t, l.NextAttemptAt.After(time.Now()))
+				require.Contains(t, l.Waiting, "circuit is open since", "the API says why the line waits")
+				page := e.rtCall("GET", "/dashboard/orders/"+ans.Order.Number+"/", e.staff, nil, nil)
+				require.Contains(t, string(page.Body), "circuit is open since", "and so does the dashboard")
 			}
 			require.Equal(t, 3, e.lms.Stats().Posts, "no LMS call while the breaker is open")
 			m := e.rtMetrics()

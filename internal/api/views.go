@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"fulfill/internal/catalog"
+	"fulfill/internal/fulfillment"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
 )
@@ -235,10 +236,12 @@ type lineView struct {
 	LastErrorClass     string      `json:"last_error_class,omitempty"`
 	LastHTTPStatus     int         `json:"last_http_status,omitempty"`
 	LastError          string      `json:"last_error,omitempty"`
-	NextAttemptAt      *apiTime    `json:"next_attempt_at"`
-	FulfilledAt        *apiTime    `json:"fulfilled_at"`
-	RefundStatus       *string     `json:"refund_status"`
-	EnrollmentCodes    []codeView  `json:"enrollment_codes,omitempty"`
+	// Waiting says why the line waits while its module's breaker is open.
+	Waiting         string     `json:"waiting,omitempty"`
+	NextAttemptAt   *apiTime   `json:"next_attempt_at"`
+	FulfilledAt     *apiTime   `json:"fulfilled_at"`
+	RefundStatus    *string    `json:"refund_status"`
+	EnrollmentCodes []codeView `json:"enrollment_codes,omitempty"`
 }
 
 type noteView struct {
@@ -300,12 +303,21 @@ type orderData struct {
 	viewer
 	products   map[string]catalog.Product
 	processors map[int64]string
+	service    *fulfillment.Service
+}
+
+// waiting is why a line waits on an open breaker, or "".
+func (x orderData) waiting(l order.Line) string {
+	if x.service == nil {
+		return ""
+	}
+	return x.service.Waiting(l)
 }
 
 // loadOrderData reads the order data of os in two queries, whatever their
 // number.
 func loadOrderData(ctx context.Context, d Deps, r *http.Request, os ...order.Order) (orderData, error) {
-	x := orderData{viewer: newViewer(d, r)}
+	x := orderData{viewer: newViewer(d, r), service: d.Service}
 	var skus []string
 	ids := make([]int64, 0, len(os))
 	seen := map[string]bool{}
@@ -366,7 +378,8 @@ func viewOrder(o order.Order, x orderData) orderView {
 			UnitPriceExclTax: money.Format(l.UnitPriceMinor, o.Currency), LinePriceExclTax: money.Format(l.LinePriceMinor, o.Currency),
 			Product:  x.lineProduct(l, o.Currency),
 			Attempts: l.Attempts, LastErrorClass: l.LastErrorClass, LastHTTPStatus: l.LastHTTPStatus, LastError: l.LastError,
-			NextAttemptAt: apiTimePtr(l.NextAttemptAt), FulfilledAt: apiTimePtr(l.FulfilledAt), RefundStatus: refundStatus(l.RefundStatus)})
+			NextAttemptAt: apiTimePtr(l.NextAttemptAt), FulfilledAt: apiTimePtr(l.FulfilledAt), RefundStatus: refundStatus(l.RefundStatus),
+			Waiting: x.waiting(l)})
 	}
 	v.OrderProductIDs = strings.Join(ids, ",")
 	v.BasketDiscounts, v.Vouchers, v.Discount = x.discounts(o)

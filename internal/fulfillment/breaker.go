@@ -38,6 +38,14 @@ func NewBreaker(threshold int, cooldown time.Duration, onChange func(from, to Br
 	return &Breaker{Threshold: threshold, Cooldown: cooldown, OnChange: onChange, state: BreakerClosed, now: time.Now}
 }
 
+// OpenedAt returns when the breaker last opened, and whether it is open
+// (or half-open) now.
+func (b *Breaker) OpenedAt() (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.openedAt, b.state != BreakerClosed
+}
+
 // State returns the current state.
 func (b *Breaker) State() BreakerState {
 	b.mu.Lock()

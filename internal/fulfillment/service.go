@@ -127,6 +127,30 @@ type Service struct {
 	Now    func() time.Time
 }
 
+// Waiting says why a line not yet delivered waits, when its module's
+// circuit breaker holds it back ("" otherwise): shown beside the line's
+// own last error, on the dashboard and in the API, so that support sees
+// the cause while the paused worker writes nothing.
+func (s *Service) Waiting(l order.Line) string {
+	if l.Status == order.LineComplete || s.Registry == nil {
+		return ""
+	}
+	m := s.Registry.moduleFor(l)
+	if m == nil {
+		return ""
+	}
+	b := s.Registry.breakers[m.Name()]
+	if b == nil {
+		return ""
+	}
+	since, open := b.OpenedAt()
+	if !open {
+		return ""
+	}
+	return fmt.Sprintf("waiting: the %s module's circuit is open since %s (its remote system kept failing); retried when it closes",
+		m.Name(), since.UTC().Format(time.RFC3339))
+}
+
 // NewLease returns a lease for a new actor of kind ("checkout"), lasting
 // Lease from now: the lease under which new lines are written, so that the
 // retry worker takes them over only if their writer dies.
