@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 
 func (a *App) build(ctx context.Context) error {
 	cfg, log := a.Config, a.Log
-	db, err := sqlstore.Open(ctx, cfg.DB)
+	db, err := sqlstore.Open(ctx, dbURL(cfg))
 	if err != nil {
 		return err
 	}
@@ -162,6 +163,7 @@ func routes(log *slog.Logger, jsonAPI, dashboard, shop, home http.Handler) http.
 	for _, p := range []string{"/basket/", "/checkout/", "/login", "/register", "/logout", "/static/storefront/"} {
 		mux.Handle(p, shop)
 	}
+	mux.Handle("/checkout/free-checkout/", jsonAPI) // the payment MFE's free checkout (api/bff.go)
 	// The JSON API serves the rest: /api/…, /healthz, /readyz, /metrics,
 	// /payment/…, /coupons/redeem/, and the problem+json 404.
 	mux.Handle("/", jsonAPI)
@@ -379,4 +381,25 @@ func recoverer(log *slog.Logger, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// dbURL is the store's URL with the pool flags, for PostgreSQL, as the
+// query options the store reads (flags win over the URL's own).
+func dbURL(cfg *config.Config) string {
+	if (cfg.DBMaxOpenConns <= 0 && cfg.DBMaxIdleConns <= 0) || !strings.HasPrefix(cfg.DB, "postgres") {
+		return cfg.DB
+	}
+	u, err := url.Parse(cfg.DB)
+	if err != nil {
+		return cfg.DB // the store reports the bad URL
+	}
+	q := u.Query()
+	if cfg.DBMaxOpenConns > 0 {
+		q.Set("max_open_conns", strconv.Itoa(cfg.DBMaxOpenConns))
+	}
+	if cfg.DBMaxIdleConns > 0 {
+		q.Set("max_idle_conns", strconv.Itoa(cfg.DBMaxIdleConns))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

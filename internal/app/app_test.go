@@ -13,7 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/app"
 	"fulfill/internal/apptest"
+	"fulfill/internal/config"
 	"fulfill/internal/order"
 	"fulfill/internal/sqlstore"
 	"fulfill/internal/voucher"
@@ -252,4 +254,22 @@ func TestBuyingForALearnerKeepsTheirProfile(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, u.Email)
 	})
+}
+
+// TestPoolFlags: --db-max-open-conns and --db-max-idle-conns reach a
+// PostgreSQL store as its pool bounds, and leave SQLite's URL alone.
+func TestPoolFlags(t *testing.T) {
+	for _, tc := range []struct {
+		db         string
+		open, idle int
+		want       string
+	}{
+		{"sqlite:/tmp/x.db", 5, 2, "sqlite:/tmp/x.db"},
+		{"postgres://u@h/db", 0, 0, "postgres://u@h/db"},
+		{"postgres://u@h/db?sslmode=disable", 20, 5, "postgres://u@h/db?max_idle_conns=5&max_open_conns=20&sslmode=disable"},
+		{"postgres://u@h/db?max_open_conns=99", 30, 0, "postgres://u@h/db?max_open_conns=30"},
+	} {
+		cfg := &config.Config{DB: tc.db, DBMaxOpenConns: tc.open, DBMaxIdleConns: tc.idle}
+		require.Equal(t, tc.want, app.DBURL(cfg), tc.db)
+	}
 }

@@ -1,0 +1,4 @@
+package app
+
+// DBURL exposes dbURL to the tests.
+var DBURL = dbURL
