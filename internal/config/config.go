@@ -76,7 +76,7 @@ type Config struct {
 	DashboardPage    int
 	RetryAfterMax    time.Duration
 	// DBMaxOpenConns and DBMaxIdleConns bound a PostgreSQL pool per
-	// process (0: the store's defaults, 40 and 10).
+	// process (0: the store's defaults, 40 and 40).
 	DBMaxOpenConns, DBMaxIdleConns int
 	// SandboxAllowProduction lets the sandbox processor (anyone with its
 	// secret can pay) run outside --demo.
@@ -139,7 +139,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.DashboardPage, "dashboard-page-size", 50, "orders per page of the operators' dashboard")
 	fs.BoolVar(&c.SandboxAllowProduction, "sandbox-allow-production", false, "allow the sandbox payment processor outside --demo (anyone holding its secret can pay)")
 	fs.IntVar(&c.DBMaxOpenConns, "db-max-open-conns", 0, "PostgreSQL: most connections this process opens (0: 40; two replicas and tools fit the default max_connections=100)")
-	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 0, "PostgreSQL: idle connections kept (0: 10)")
+	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 0, "PostgreSQL: idle connections kept (0: as many as open)")
 	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", time.Hour, "longest LMS Retry-After obeyed; beyond it a line is retried after this")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "HTTP server: time to read a request's headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP server: time to read a whole request")
