@@ -801,15 +801,9 @@ func TestContractNotSupported(t *testing.T) {
 				"GET /api/v2/retirement/tracking_id/{username}/ (tubular's user retirement: ecommerce_tracking_id)"},
 			{"replace_usernames", "POST", "/api/v2/user_management/replace_usernames/", worker, map[string]any{"username_mappings": []any{}},
 				"POST /api/v2/user_management/replace_usernames/ (tubular's username replacement)"},
-			{"P0", "GET", "/csrf/api/v1/token", learner, nil, "GET /csrf/api/v1/token (the payment MFE's CSRF token)"},
-			{"P1", "GET", "/bff/payment/v0/payment/", learner, nil, "GET /bff/payment/v0/payment/ (the payment MFE's basket; fulfill serves its own basket page /basket/)"},
-			{"P2", "GET", "/bff/payment/v0/capture-context", learner, nil, "GET /bff/payment/v0/capture-context (the payment MFE's Stripe client secret / CyberSource capture context)"},
-			{"P3", "POST", "/bff/payment/v0/quantity/", learner, map[string]any{"quantity": 2}, "POST /bff/payment/v0/quantity/ (the payment MFE's quantity change)"},
-			{"P4", "POST", "/bff/payment/v0/vouchers/", learner, map[string]any{"code": "X"}, "POST/DELETE /bff/payment/v0/vouchers/ (the payment MFE's codes; the basket page takes them at /basket/code/)"},
-			{"P5", "POST", "/api/v2/checkout/", learner, map[string]any{"basket_id": 1, "payment_processor": "paypal"}, "POST /api/v2/checkout/ (the payment MFE's PayPal checkout; no PayPal processor)"},
+			// P0 to P5, P6's /payment/stripe/checkout/ and P8: bff_test.go.
 			{"P6", "POST", "/payment/stripe/submit/", learner, nil, "POST /payment/stripe/submit/ (the payment MFE's Stripe Elements submission; fulfill uses Stripe Checkout)"},
 			{"P7", "POST", "/payment/cybersource/authorize/", learner, nil, "POST /payment/cybersource/authorize/ (no CyberSource processor)"},
-			{"P8", "GET", "/checkout/free-checkout/", learner, nil, "GET /checkout/free-checkout/ (the payment MFE's free checkout link; the basket page places free orders)"},
 			{"P9", "GET", "/payment/sdn/failure/", learner, nil, "GET /payment/sdn/failure/ (no SDN check)"},
 		} {
 			t.Run(c.id, func(t *testing.T) {

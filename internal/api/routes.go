@@ -35,6 +35,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /api/v2/coupons/{id}/{$}", user(true, handleCouponDelete(d)))
 	mux.Handle("GET /api/v2/coupons/{id}/codes.csv", user(true, handleCouponCodesCSV(d)))
 	mux.Handle("GET /api/v2/payment/processors/{$}", user(false, handlePaymentProcessors(d)))
+	addBFFRoutes(mux, d) // the payment MFE's backend (bff.go)
 
 	mux.Handle("GET /api/v2/orders/{$}", user(false, handleOrderList(d)))
 	mux.Handle("GET /api/v2/orders/{number}/{$}", user(false, handleOrderGet(d)))

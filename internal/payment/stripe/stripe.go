@@ -107,7 +107,9 @@ func (p *Processor) PaymentData(ctx context.Context, b payment.Basket, baseURL s
 		},
 		Metadata: map[string]string{MetaBasketID: id, MetaUsername: b.Username},
 	}
-	params.SetIdempotencyKey("basket-" + id)
+	// The amount is in the key: a basket repriced (a code added) gets its own
+	// PaymentIntent instead of Stripe refusing the new amount for the old key.
+	params.SetIdempotencyKey("basket-" + id + "-" + strconv.FormatInt(b.Total.Minor, 10) + b.Total.Currency)
 	pi, err := p.client.V1PaymentIntents.Create(ctx, params)
 	if err != nil {
 		return payment.Data{}, fmt.Errorf("stripe: create payment intent for basket %d: %w", b.ID, apiError(err))
@@ -268,7 +270,7 @@ func (p *Processor) Page(ctx context.Context, b payment.Basket, successURL, canc
 			},
 		})
 	}
-	params.SetIdempotencyKey("checkout-basket-" + id)
+	params.SetIdempotencyKey("checkout-basket-" + id + "-" + strconv.FormatInt(b.Total.Minor, 10) + b.Total.Currency)
 	cs, err := p.client.V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
 		return "", fmt.Errorf("stripe: create checkout session for basket %d: %w", b.ID, apiError(err))
