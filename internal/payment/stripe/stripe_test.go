@@ -301,7 +301,7 @@ func TestPaymentDataRequest(t *testing.T) {
 		t.Errorf("FormData = %v", d.FormData)
 	}
 	rec.check(t, "/v1/payment_intents",
-		map[string]string{"Authorization": "Bearer " + testKey, "Idempotency-Key": "basket-12"},
+		map[string]string{"Authorization": "Bearer " + testKey, "Idempotency-Key": "basket-12-4900USD"}, // repriced: another key
 		map[string]string{
 			"amount":                             "4900",
 			"currency":                           "usd",
