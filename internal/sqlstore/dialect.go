@@ -2,7 +2,11 @@ package sqlstore
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -36,4 +40,115 @@ func isUniqueViolation(err error, pgIndex, sqliteColumns string) bool {
 		return pe.Code == "23505" && pe.ConstraintName == pgIndex
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed: "+sqliteColumns)
+}
+
+// placeOrderPostgres is insertOrder's statement on PostgreSQL for an order
+// of lines lines: the order, its "order placed" history row and its lines
+// in one data-modifying CTE chain, one round trip instead of three (the
+// foreign keys are checked at the end of the statement, when the order row
+// exists). SQLite has no data-modifying CTEs: there insertOrder sends the
+// three statements one by one. Arguments: $1–$7 the order (number, basket,
+// user, status, currency, total, time), $8–$12 the history row (from, to,
+// reason, actor, time), then 14 per line: every order_lines column but
+// order_id. It returns order_id, id and sku of each line.
+func placeOrderPostgres(lines int) string {
+	var b strings.Builder
+	b.WriteString(`WITH o AS (INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id),
+	h AS (INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at)
+		VALUES ((SELECT id FROM o), NULL, $8, $9, $10, $11, $12))
+	INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `)
+	for r := range lines {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "((SELECT id FROM o), %s)", inList(14, 12+r*14))
+	}
+	b.WriteString(` RETURNING order_id, id, sku`)
+	return b.String()
+}
+
+// stmt is one SQL statement with its arguments.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// cte is a statement to run as the named common table expression of
+// another (chainPostgres).
+type cte struct {
+	name string
+	stmt
+}
+
+// argRef is a $n argument reference.
+var argRef = regexp.MustCompile(`\$([0-9]+)`)
+
+// chainPostgres joins statements into one round trip on PostgreSQL:
+// WITH ctes[0], ctes[1], … last, each one's $n renumbered after the
+// arguments of those before it. The CTEs all run, to completion, on the
+// statement's one snapshot: a later one sees an earlier one's rows only
+// through its RETURNING (FROM name), and foreign keys are checked at the
+// end of the statement. SQLite has no data-modifying CTEs: there the
+// statements are sent one by one. The statements must hold no "$" but
+// their arguments' (no dollar quoting, no "$" in literals).
+func chainPostgres(ctes []cte, last stmt) stmt {
+	if len(ctes) == 0 {
+		return last
+	}
+	var b strings.Builder
+	var args []any
+	renumber := func(s stmt) string {
+		k := len(args)
+		args = append(args, s.args...)
+		return argRef.ReplaceAllStringFunc(s.sql, func(ref string) string {
+			n, _ := strconv.Atoi(ref[1:])
+			return "$" + strconv.Itoa(n+k)
+		})
+	}
+	b.WriteString("WITH ")
+	for i, c := range ctes {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString(c.name + " AS (" + renumber(c.stmt) + ")")
+	}
+	b.WriteString("\n" + renumber(last))
+	return stmt{b.String(), args}
+}
+
+// shipCTEs are ship's "Shipped" event of order orderID holding lines (with
+// their quantities) as the CTEs e and el of chainPostgres: the event's id
+// goes to its lines by e's RETURNING.
+func (db *DB) shipCTEs(orderID int64, lines []int64, now time.Time) []cte {
+	if len(lines) == 0 {
+		return nil
+	}
+	ids := make([]any, len(lines))
+	for i, id := range lines {
+		ids[i] = id
+	}
+	return []cte{
+		{"e", stmt{`INSERT INTO shipping_events (order_id, event_type, created_at) VALUES ($1, 'Shipped', $2) RETURNING id`,
+			[]any{orderID, db.ts(now)}}},
+		{"el", stmt{`INSERT INTO shipping_event_lines (event_id, line_id, quantity)
+			SELECT e.id, l.id, l.quantity FROM e, order_lines l WHERE l.id IN (` + inList(len(lines), 0) + `)`, ids}},
+	}
+}
+
+// lineChangeAndReadPostgres makes update, writeLineChange's UPDATE of one
+// line of order orderID, also return the committedLineCols of all the
+// order's lines, each after a flag that says whether it is the line
+// written. The rest of the order's lines are read from the statement's
+// snapshot, which misses only the update, hence the UNION of the updated
+// row (RETURNING) with the others. SQLite has no data-modifying CTEs:
+// there the update and the read are two statements.
+func lineChangeAndReadPostgres(update stmt, orderID int64) stmt {
+	k := len(update.args) + 1
+	return stmt{fmt.Sprintf(`WITH u AS (%s RETURNING %s)
+		SELECT true, %[2]s FROM u
+		UNION ALL
+		SELECT false, %[2]s FROM order_lines WHERE order_id = $%[3]d AND id NOT IN (SELECT id FROM u)
+		ORDER BY 2`, update.sql, committedLineCols, k), append(update.args[:len(update.args):len(update.args)], orderID)}
 }

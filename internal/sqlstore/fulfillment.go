@@ -152,7 +152,9 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 // computed, in one transaction. Every line write is a compare-and-set on
 // status and lease: a holder whose lease was taken over writes nothing for
 // that line but its attempt. The order then rolls up from all its lines as
-// committed (order.Summarize).
+// committed (order.Summarize). On PostgreSQL the writes after the roll-up
+// are one statement, and so are a single line's write and the read of the
+// lines (chainPostgres, lineChangeAndReadPostgres): lock, line, the rest.
 func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order.Order, error) {
 	var number string
 	o := out.Order
@@ -167,17 +169,8 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		var attempts []*order.Attempt
 		var notes []fulfillment.LineChange
 		var shipped []int64
-		for _, ch := range out.Changes {
-			if ch.Attempt != nil {
-				attempts = append(attempts, ch.Attempt)
-			}
-			applied, err := db.writeLineChange(ctx, tx, out, ch)
-			if err != nil {
-				return err
-			}
-			if !applied {
-				continue // lease lost: the new holder decides this line
-			}
+		// applied books a line move that was written.
+		applied := func(ch fulfillment.LineChange) {
 			if ch.From != ch.To {
 				hist = append(hist, order.HistoryEntry{LineID: ch.LineID, From: string(ch.From), To: string(ch.To),
 					Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
@@ -190,9 +183,39 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 				newNotes = append(newNotes, order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
 			}
 		}
-		lines, err := db.committedLines(ctx, tx, out.OrderID)
-		if err != nil {
-			return err
+		var lines []order.Line
+		if db.Engine == Postgres && len(out.Changes) == 1 {
+			// The checkout's case: one line, written and the order's lines
+			// read back in one statement (dialect.go).
+			ch := out.Changes[0]
+			if ch.Attempt != nil {
+				attempts = append(attempts, ch.Attempt)
+			}
+			var ok bool
+			var err error
+			if lines, ok, err = db.writeLineChangeAndRead(ctx, tx, out, ch); err != nil {
+				return err
+			}
+			if ok {
+				applied(ch)
+			}
+		} else {
+			for _, ch := range out.Changes {
+				if ch.Attempt != nil {
+					attempts = append(attempts, ch.Attempt)
+				}
+				ok, err := db.writeLineChange(ctx, tx, out, ch)
+				if err != nil {
+					return err
+				}
+				if ok {
+					applied(ch) // else the lease was lost: the new holder decides this line
+				}
+			}
+			var err error
+			if lines, err = db.committedLines(ctx, tx, out.OrderID); err != nil {
+				return err
+			}
 		}
 		sum, err := order.Summarize(from, lines)
 		if err != nil {
@@ -201,26 +224,42 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		if sum.Status != from {
 			hist = append(hist, order.HistoryEntry{From: string(from), To: string(sum.Status), Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
 		}
-		if err := db.insertAttempts(ctx, tx, out.OrderID, attempts); err != nil {
-			return err
-		}
-		if err := db.insertHistory(ctx, tx, out.OrderID, hist); err != nil {
-			return err
-		}
-		if err := db.insertNotes(ctx, tx, out.OrderID, notes, out.Now); err != nil {
-			return err
-		}
-		if err := db.ship(ctx, tx, out.OrderID, shipped, out.Now); err != nil {
-			return err
-		}
 		inc := 0
 		if len(attempts) > 0 {
 			inc = 1
 		}
-		var attemptsNow int
-		err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
+		update := stmt{`UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
 			attempts = attempts + $5, updated_at = $6 WHERE id = $7 AND status = $8 RETURNING attempts`,
-			sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, inc, db.ts(out.Now), out.OrderID, from).Scan(&attemptsNow)
+			[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, inc, db.ts(out.Now), out.OrderID, from}}
+		var attemptsNow int
+		if db.Engine == Postgres {
+			// Attempts, history, notes, shipping event and the order in
+			// one statement (dialect.go).
+			var ctes []cte
+			for _, c := range []cte{{"a", db.attemptsStmt(out.OrderID, attempts)}, {"h", db.historyStmt(out.OrderID, hist)},
+				{"n", db.notesStmt(out.OrderID, notes, out.Now)}} {
+				if c.sql != "" {
+					ctes = append(ctes, c)
+				}
+			}
+			ctes = append(ctes, db.shipCTEs(out.OrderID, shipped, out.Now)...)
+			all := chainPostgres(ctes, update)
+			err = tx.QueryRowContext(ctx, all.sql, all.args...).Scan(&attemptsNow)
+		} else {
+			if err := db.insertAttempts(ctx, tx, out.OrderID, attempts); err != nil {
+				return err
+			}
+			if err := db.insertHistory(ctx, tx, out.OrderID, hist); err != nil {
+				return err
+			}
+			if err := db.insertNotes(ctx, tx, out.OrderID, notes, out.Now); err != nil {
+				return err
+			}
+			if err := db.ship(ctx, tx, out.OrderID, shipped, out.Now); err != nil {
+				return err
+			}
+			err = tx.QueryRowContext(ctx, update.sql, update.args...).Scan(&attemptsNow)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("order %d: %w", out.OrderID, order.ErrConflict)
 		}
@@ -250,10 +289,54 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 // status and on the writer's lease, and reports whether it applied. A move
 // without an attempt (a skip) keeps the line's last error.
 func (db *DB) writeLineChange(ctx context.Context, tx *Tx, out fulfillment.Outcome, ch fulfillment.LineChange) (bool, error) {
+	s, err := db.lineChangeStmt(out, ch)
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, s.sql, s.args...)
+	if err != nil {
+		return false, fmt.Errorf("update line %d: %w", ch.LineID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// writeLineChangeAndRead is writeLineChange and committedLines in one
+// statement, on PostgreSQL (lineChangeAndReadPostgres).
+func (db *DB) writeLineChangeAndRead(ctx context.Context, tx *Tx, out fulfillment.Outcome, ch fulfillment.LineChange) ([]order.Line, bool, error) {
+	s, err := db.lineChangeStmt(out, ch)
+	if err != nil {
+		return nil, false, err
+	}
+	s = lineChangeAndReadPostgres(s, out.OrderID)
+	rows, err := tx.QueryContext(ctx, s.sql, s.args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("update line %d: %w", ch.LineID, err)
+	}
+	defer rows.Close()
+	var lines []order.Line
+	applied := false
+	for rows.Next() {
+		var written bool
+		l, err := scanCommittedLine(rows, &written)
+		if err != nil {
+			return nil, false, err
+		}
+		applied = applied || written
+		lines = append(lines, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("update line %d: %w", ch.LineID, err)
+	}
+	return lines, applied, nil
+}
+
+// lineChangeStmt is the compare-and-set UPDATE of writeLineChange.
+func (db *DB) lineChangeStmt(out fulfillment.Outcome, ch fulfillment.LineChange) (stmt, error) {
 	// The named moves checked this already; the store refuses to write an
 	// illegal one whoever built it.
 	if err := order.LineTransition(ch.From, ch.To); err != nil {
-		return false, err
+		return stmt{}, err
 	}
 	var fulfilledAt any
 	if ch.To == order.LineComplete {
@@ -268,86 +351,121 @@ func (db *DB) writeLineChange(ctx context.Context, tx *Tx, out fulfillment.Outco
 	if ch.Data != nil {
 		raw, err := json.Marshal(ch.Data)
 		if err != nil {
-			return false, err
+			return stmt{}, err
 		}
 		data = string(raw)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE order_lines SET status = $1, attempts = attempts + $2,
+	return stmt{`UPDATE order_lines SET status = $1, attempts = attempts + $2,
 		last_error_class = CASE WHEN $2 = 0 THEN last_error_class ELSE $3 END,
 		last_http_status = CASE WHEN $2 = 0 THEN last_http_status ELSE $4 END,
 		last_error = CASE WHEN $2 = 0 THEN last_error ELSE $5 END,
 		needs_attention = $6, next_attempt_at = $7, fulfilled_at = $8, lease_owner = NULL, lease_until = NULL,
 		fulfillment_data = CASE WHEN $13 = '' THEN fulfillment_data ELSE $13 END
 		WHERE id = $9 AND order_id = $10 AND status = $11 AND lease_owner = $12`,
-		ch.To, inc, string(class), status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
-		ch.LineID, out.OrderID, ch.From, out.Owner, data)
-	if err != nil {
-		return false, fmt.Errorf("update line %d: %w", ch.LineID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+		[]any{ch.To, inc, string(class), status, msg, ch.NeedsAttention, db.tsp(ch.NextAttemptAt), fulfilledAt,
+			ch.LineID, out.OrderID, ch.From, out.Owner, data}}, nil
 }
 
 // committedLines reads the fields of an order's lines that fulfillment
 // changes, as this transaction sees them.
 func (db *DB) committedLines(ctx context.Context, tx *Tx, orderID int64) ([]order.Line, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, status, needs_attention, next_attempt_at, last_error, attempts, last_error_class,
-		last_http_status, fulfilled_at, fulfillment_data FROM order_lines WHERE order_id = $1 ORDER BY id`, orderID)
+	rows, err := tx.QueryContext(ctx, `SELECT `+committedLineCols+` FROM order_lines WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("read lines: %w", err)
 	}
 	defer rows.Close()
 	var out []order.Line
 	for rows.Next() {
-		var l order.Line
-		var nt, done nullTime
-		var data string
-		if err := rows.Scan(&l.ID, &l.Status, &l.NeedsAttention, &nt, &l.LastError, &l.Attempts, &l.LastErrorClass,
-			&l.LastHTTPStatus, &done, &data); err != nil {
+		l, err := scanCommittedLine(rows)
+		if err != nil {
 			return nil, err
-		}
-		l.NextAttemptAt, l.FulfilledAt = nt.ptr(), done.ptr()
-		if data != "" && data != "{}" {
-			_ = json.Unmarshal([]byte(data), &l.FulfillmentData)
 		}
 		out = append(out, l)
 	}
 	return out, rows.Err()
 }
 
+// committedLineCols are the columns committedLines reads.
+const committedLineCols = `id, status, needs_attention, next_attempt_at, last_error, attempts, last_error_class,
+	last_http_status, fulfilled_at, fulfillment_data`
+
+// scanCommittedLine scans the committedLineCols of a row, after the
+// columns into before.
+func scanCommittedLine(rows *sql.Rows, before ...any) (order.Line, error) {
+	var l order.Line
+	var nt, done nullTime
+	var data string
+	if err := rows.Scan(append(before, &l.ID, &l.Status, &l.NeedsAttention, &nt, &l.LastError, &l.Attempts, &l.LastErrorClass,
+		&l.LastHTTPStatus, &done, &data)...); err != nil {
+		return l, err
+	}
+	l.NextAttemptAt, l.FulfilledAt = nt.ptr(), done.ptr()
+	if data != "" && data != "{}" {
+		_ = json.Unmarshal([]byte(data), &l.FulfillmentData)
+	}
+	return l, nil
+}
+
 func (db *DB) insertAttempts(ctx context.Context, tx *Tx, orderID int64, as []*order.Attempt) error {
-	if len(as) == 0 {
+	s := db.attemptsStmt(orderID, as)
+	if s.sql == "" {
 		return nil
 	}
-	args := make([]any, 0, 10*len(as))
-	for _, a := range as {
-		args = append(args, orderID, a.LineID, a.Number, a.Actor, a.Module, db.ts(a.StartedAt), a.Duration.Microseconds(), a.Outcome, a.HTTPStatus, a.Message)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO fulfillment_attempts (order_id, line_id, number, actor, module, started_at, duration_us,
-		outcome, http_status, message) VALUES `+placeholders(len(as), 10, 0), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
 		return fmt.Errorf("insert attempts: %w", err)
 	}
 	return nil
 }
 
+// attemptsStmt is the INSERT of as ("" for none).
+func (db *DB) attemptsStmt(orderID int64, as []*order.Attempt) stmt {
+	if len(as) == 0 {
+		return stmt{}
+	}
+	args := make([]any, 0, 10*len(as))
+	for _, a := range as {
+		args = append(args, orderID, a.LineID, a.Number, a.Actor, a.Module, db.ts(a.StartedAt), a.Duration.Microseconds(), a.Outcome, a.HTTPStatus, a.Message)
+	}
+	return stmt{`INSERT INTO fulfillment_attempts (order_id, line_id, number, actor, module, started_at, duration_us,
+		outcome, http_status, message) VALUES ` + placeholders(len(as), 10, 0), args}
+}
+
 func (db *DB) insertNotes(ctx context.Context, tx *Tx, orderID int64, chs []fulfillment.LineChange, now time.Time) error {
-	if len(chs) == 0 {
+	s := db.notesStmt(orderID, chs, now)
+	if s.sql == "" {
 		return nil
 	}
-	args := make([]any, 0, 5*len(chs))
-	for _, ch := range chs {
-		args = append(args, orderID, ch.LineID, order.NoteError, ch.Note, db.ts(now))
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO order_notes (order_id, line_id, kind, message, created_at) VALUES `+
-		placeholders(len(chs), 5, 0), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
 		return fmt.Errorf("insert notes: %w", err)
 	}
 	return nil
 }
 
-// ship records a "Shipped" event holding the lines newly delivered.
+// notesStmt is the INSERT of the error notes of chs ("" for none).
+func (db *DB) notesStmt(orderID int64, chs []fulfillment.LineChange, now time.Time) stmt {
+	if len(chs) == 0 {
+		return stmt{}
+	}
+	args := make([]any, 0, 5*len(chs))
+	for _, ch := range chs {
+		args = append(args, orderID, ch.LineID, order.NoteError, ch.Note, db.ts(now))
+	}
+	return stmt{`INSERT INTO order_notes (order_id, line_id, kind, message, created_at) VALUES ` +
+		placeholders(len(chs), 5, 0), args}
+}
+
+// ship records a "Shipped" event holding the lines newly delivered: one
+// statement on PostgreSQL (shipCTEs), two on SQLite.
 func (db *DB) ship(ctx context.Context, tx *Tx, orderID int64, lines []int64, now time.Time) error {
 	if len(lines) == 0 {
+		return nil
+	}
+	if db.Engine == Postgres {
+		c := db.shipCTEs(orderID, lines, now)
+		s := chainPostgres(c[:1], c[1].stmt)
+		if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
+			return fmt.Errorf("insert shipping event: %w", err)
+		}
 		return nil
 	}
 	var eventID int64

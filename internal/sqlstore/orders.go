@@ -64,7 +64,8 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 
 // insertOrder writes the order of basket b (o has its user and basket set),
 // its lines leased by l.Owner and due when the lease ends, and the first
-// history row. A line bought once holds its product for the buyer
+// history row: in one statement on PostgreSQL (placeOrderPostgres), three
+// on SQLite. A line bought once holds its product for the buyer
 // (holder_id): a second live line of it fails with
 // order.ErrAlreadyPurchased, on both engines, under any race.
 //
@@ -80,12 +81,10 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 	for i := range b.Lines {
 		o.TotalMinor += b.LinePrice(i)
 	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-		o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)).Scan(&o.ID); err != nil {
-		return fmt.Errorf("insert order: %w", err)
-	}
-	args := make([]any, 0, 15*len(b.Lines))
+	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
+	// Each line's columns but order_id, lineCols of them.
+	const lineCols = 14
+	lineArgs := make([]any, 0, lineCols*len(b.Lines))
 	for i, bl := range b.Lines {
 		raw, err := json.Marshal(bl.Product.Attributes)
 		if err != nil {
@@ -96,23 +95,43 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 			holder = o.User.ID
 		}
 		price := bl.Product.Stock.Price.Minor
-		args = append(args, o.ID, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
+		lineArgs = append(lineArgs, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
 			bl.Quantity, price, b.LinePrice(i), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until), lineCourseKey(bl.Product), holder)
 	}
-	rows, err := tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
-		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `+
-		placeholders(len(b.Lines), 15, 0)+` RETURNING id, sku`, args...)
-	if err != nil {
+	orderArgs := []any{o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)}
+	var rows *sql.Rows
+	var err error
+	if db.Engine == Postgres {
+		// Order, history row and lines in one statement (dialect.go).
+		args := append(append(orderArgs, placed.From, placed.To, placed.Reason, placed.Actor, db.ts(placed.CreatedAt)), lineArgs...)
+		rows, err = tx.QueryContext(ctx, placeOrderPostgres(len(b.Lines)), args...)
+	} else {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, orderArgs...).Scan(&o.ID); err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		args := make([]any, 0, (lineCols+1)*len(b.Lines))
+		for i := range b.Lines {
+			args = append(append(args, o.ID), lineArgs[i*lineCols:(i+1)*lineCols]...)
+		}
+		rows, err = tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+			quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `+
+			placeholders(len(b.Lines), lineCols+1, 0)+` RETURNING order_id, id, sku`, args...)
+	}
+	lineErr := func(err error) error {
 		if isUniqueViolation(err, "order_lines_one_holder", "order_lines.holder_id, order_lines.sku") {
 			return fmt.Errorf("%w: %s already holds one of these products", order.ErrAlreadyPurchased, o.User.Username)
 		}
 		return fmt.Errorf("insert order lines: %w", err)
 	}
+	if err != nil {
+		return lineErr(err)
+	}
 	ids := map[string]int64{}
 	for rows.Next() {
 		var id int64
 		var sku string
-		if err := rows.Scan(&id, &sku); err != nil {
+		if err := rows.Scan(&o.ID, &id, &sku); err != nil {
 			rows.Close()
 			return err
 		}
@@ -120,7 +139,7 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return lineErr(err)
 	}
 	for i, l := range b.Lines {
 		o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
@@ -130,7 +149,10 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 	if err := db.insertDiscounts(ctx, tx, o, b, now); err != nil {
 		return err
 	}
-	return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}})
+	if db.Engine == Postgres {
+		return nil // the history row went with the order
+	}
+	return db.insertHistory(ctx, tx, o.ID, []order.HistoryEntry{placed})
 }
 
 // insertDiscounts writes what b's offers took off the lines of order o
@@ -174,8 +196,20 @@ func lineCourseKey(p catalog.Product) string {
 }
 
 func (db *DB) insertHistory(ctx context.Context, tx *Tx, orderID int64, hs []order.HistoryEntry) error {
-	if len(hs) == 0 {
+	s := db.historyStmt(orderID, hs)
+	if s.sql == "" {
 		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
+		return fmt.Errorf("insert history: %w", err)
+	}
+	return nil
+}
+
+// historyStmt is the INSERT of hs ("" for none).
+func (db *DB) historyStmt(orderID int64, hs []order.HistoryEntry) stmt {
+	if len(hs) == 0 {
+		return stmt{}
 	}
 	args := make([]any, 0, 7*len(hs))
 	for _, h := range hs {
@@ -185,12 +219,8 @@ func (db *DB) insertHistory(ctx context.Context, tx *Tx, orderID int64, hs []ord
 		}
 		args = append(args, orderID, line, h.From, h.To, h.Reason, h.Actor, db.ts(h.CreatedAt))
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at) VALUES `+
-		placeholders(len(hs), 7, 0), args...)
-	if err != nil {
-		return fmt.Errorf("insert history: %w", err)
-	}
-	return nil
+	return stmt{`INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at) VALUES ` +
+		placeholders(len(hs), 7, 0), args}
 }
 
 const orderCols = `o.id, o.number, o.basket_id, o.status, o.currency, o.total_minor, o.needs_attention, o.attempts, o.last_error,
@@ -514,7 +544,11 @@ func (db *DB) CreateBasket(ctx context.Context, b basket.Basket) (int64, error) 
 }
 
 // insertBasket writes a basket in status with its lines at their current
-// prices; a Frozen basket also records its processor and total.
+// prices; a Frozen basket also records its processor and total. A basket
+// written Submitted (placed in the same request: PlaceOrder, RedeemCode)
+// keeps no basket_lines: its order's lines are the record, and every
+// reader of a submitted basket goes to its order (GetBasket's callers by
+// OrderNumber, lockBasket's by status).
 func (db *DB) insertBasket(ctx context.Context, tx *Tx, ownerID int64, b basket.Basket, status, processor string, now time.Time) (int64, error) {
 	var id int64
 	var frozenAt any
@@ -531,7 +565,7 @@ func (db *DB) insertBasket(ctx context.Context, tx *Tx, ownerID int64, b basket.
 		b.Code, discounts).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert basket: %w", err)
 	}
-	if len(b.Lines) == 0 {
+	if len(b.Lines) == 0 || basket.Status(status) == basket.StatusSubmitted {
 		return id, nil
 	}
 	args := make([]any, 0, 5*len(b.Lines))

@@ -18,7 +18,9 @@ import (
 
 // GetBasket returns a basket with its owner and lines; order.ErrNotFound.
 // Total and Currency are summed from the lines, less the discounts the
-// basket was last priced with.
+// basket was last priced with. A basket placed in the request that wrote
+// it (PlaceOrder, RedeemCode) has no lines of its own: its order
+// (OrderNumber) has them.
 func (db *DB) GetBasket(ctx context.Context, id int64) (basket.Stored, error) {
 	var sb basket.Stored
 	var code, discounts string
