@@ -301,13 +301,7 @@ func (a *app) ownBasket(w http.ResponseWriter, r *http.Request, u order.User, id
 // does not apply is a 400 basket page that says why, the basket unchanged.
 func handleBasketCode(a *app) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		id := r.PostFormValue("basket_id")
-		u, ok := a.requireUser(w, r, "/basket/?id="+url.QueryEscape(id))
-		if !ok {
-			return
-		}
-		sb, ok := a.ownBasket(w, r, u, id)
+		u, sb, ok := a.postedBasket(w, r)
 		if !ok {
 			return
 		}
@@ -351,19 +345,28 @@ func changed(ce *checkout.ChangedError) []string {
 	return problems
 }
 
+// postedBasket reads the learner and their basket named by a posted
+// basket_id (a signed-out visitor is sent to sign in, back to that basket;
+// anyone else's basket is a 404 page). ok is false when the answer was
+// written.
+func (a *app) postedBasket(w http.ResponseWriter, r *http.Request) (order.User, basket.Stored, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	id := r.PostFormValue("basket_id")
+	u, ok := a.requireUser(w, r, "/basket/?id="+url.QueryEscape(id))
+	if !ok {
+		return u, basket.Stored{}, false
+	}
+	sb, ok := a.ownBasket(w, r, u, id)
+	return u, sb, ok
+}
+
 // handleCheckout is POST /basket/checkout/ (basket_id, processor): a free
 // basket becomes an order, fulfilled before the answer, then 303 to the
 // receipt; a paid one is frozen and the learner is sent (303) to the
 // processor's payment page.
 func handleCheckout(a *app) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		id := r.PostFormValue("basket_id")
-		u, ok := a.requireUser(w, r, "/basket/?id="+url.QueryEscape(id))
-		if !ok {
-			return
-		}
-		sb, ok := a.ownBasket(w, r, u, id)
+		u, sb, ok := a.postedBasket(w, r)
 		if !ok {
 			return
 		}
