@@ -16,6 +16,7 @@ import (
 // child Seat with a stock record per mode. A seat is found by its SKU, else
 // by its defining fields; seats not named are left as they are.
 func (db *DB) PutCourse(ctx context.Context, c catalog.Course) (catalog.Course, error) {
+	defer db.products.clear() // after the write: no lookup keeps the old product
 	if err := c.Validate(db.Partner); err != nil {
 		return c, err
 	}
@@ -252,7 +253,7 @@ func (db *DB) ListCourses(ctx context.Context) ([]catalog.Course, error) {
 // ProductsBySKU returns the sellable products with the given SKUs, keyed by
 // SKU. Unknown SKUs are simply absent.
 func (db *DB) ProductsBySKU(ctx context.Context, skus []string) (map[string]catalog.Product, error) {
-	return db.productsBySKU(ctx, db.rd, skus)
+	return db.cachedProductsBySKU(ctx, skus)
 }
 
 func (db *DB) productsBySKU(ctx context.Context, q querier, skus []string) (map[string]catalog.Product, error) {
@@ -295,6 +296,7 @@ func (db *DB) productsBySKU(ctx context.Context, q querier, skus []string) (map[
 // Donation, Coupon) by its SKU. Seats and enrollment codes come from
 // PutCourse instead.
 func (db *DB) PutProduct(ctx context.Context, p catalog.Product) (catalog.Product, error) {
+	defer db.products.clear() // after the write: no lookup keeps the old product
 	switch {
 	case p.Stock == nil || p.Stock.SKU == "":
 		return p, fmt.Errorf("%w: a product needs a SKU", catalog.ErrInvalid)

@@ -53,6 +53,8 @@ type DB struct {
 	// Partner is the prefix of order numbers (Otto's partner short code).
 	Partner string
 	now     func() time.Time
+	// products caches lookups by SKU briefly (productcache.go).
+	products productCache
 }
 
 // PostgreSQL pool defaults: two replicas (2 × 40) plus migrations, psql and
