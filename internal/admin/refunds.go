@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"fulfill/internal/order"
+	"fulfill/internal/payment"
 	"fulfill/internal/refund"
 )
 
@@ -17,6 +18,10 @@ type refundsPage struct {
 	Next     string
 	First    string
 	Error    string
+	// Automatic are the payments the service gave back on its own (a
+	// second payment, a seat already held…), newest first, on the first
+	// page: they have no refund request, only a ledger row.
+	Automatic []payment.Payment
 }
 
 // handleRefunds lists refunds newest first, by status, with keyset paging
@@ -47,6 +52,12 @@ func handleRefunds(a *app) http.Handler {
 			return
 		}
 		p.Refunds = viewRefunds(order.Order{}, rs, p.CSRF, p.Self)
+		if after == 0 {
+			if p.Automatic, err = a.Store.ListPayments(r.Context(), payment.StateRefunded, 0, 20); err != nil {
+				a.serverError(w, r, "list automatic refunds", err)
+				return
+			}
+		}
 		if len(rs) == a.PageSize {
 			p.Next = Prefix + "refunds/?" + url.Values{"status": {p.Status}, "cursor": {strconv.FormatInt(rs[len(rs)-1].ID, 10)}}.Encode()
 		}

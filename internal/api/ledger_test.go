@@ -135,6 +135,10 @@ func TestTwoTabsOneSeat(t *testing.T) {
 			refunded := e.payments("refunded")
 			require.Len(t, refunded, 1)
 			require.Contains(t, refunded[0].Cause, "already holds")
+			// Support finds it with the refunds.
+			page := e.rtCall("GET", "/dashboard/refunds/", e.staff, nil, nil)
+			require.Equal(t, http.StatusOK, page.Status)
+			require.Contains(t, string(page.Body), fmt.Sprintf(`id="auto-refund-%d"`, refunded[0].ID), "the refunds page lists automatic refunds")
 		})
 	}
 }
