@@ -2,12 +2,10 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
+	"fulfill/internal/sqlstore/sqlstoretest/pgschema"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,24 +37,7 @@ func openTest(t *testing.T, e Engine, query string) *DB {
 	ctx := context.Background()
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "gc.db") + query
 	if e == Postgres {
-		base := os.Getenv("TEST_DATABASE_URL")
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		schema := "gc_" + hex.EncodeToString(b)
-		admin, err := sql.Open("pgx", base)
-		require.NoError(t, err)
-		_, err = admin.Exec(`CREATE SCHEMA ` + schema)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			admin.Close()
-		})
-		u, err := url.Parse(base)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		dbURL = u.String()
+		dbURL = pgschema.New(t, os.Getenv("TEST_DATABASE_URL"), "gc")
 	}
 	db, err := Open(ctx, dbURL)
 	require.NoError(t, err)

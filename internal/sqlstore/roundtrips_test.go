@@ -2,10 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"fulfill/internal/lease"
 	"fulfill/internal/money"
 	"fulfill/internal/order"
+	"fulfill/internal/sqlstore/sqlstoretest/pgschema"
 )
 
 // roundTrips counts what a connection sends PostgreSQL: statements (Exec
@@ -127,21 +126,9 @@ func TestRoundTripsPerCheckout(t *testing.T) {
 	registerCountingPgx()
 	ctx := context.Background()
 
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "rt_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	_, err = admin.Exec(`CREATE SCHEMA ` + schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	u, err := url.Parse(base)
+	u, err := url.Parse(pgschema.New(t, base, "rt"))
 	require.NoError(t, err)
 	q := u.Query()
-	q.Set("search_path", schema)
 	q.Set("max_open_conns", "1") // one connection: pgx's statement cache is warm after the first checkout
 	u.RawQuery = q.Encode()
 	db, err := open(ctx, u.String(), "pgx-counting")

@@ -6,10 +6,6 @@ package sqlstoretest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"fulfill/internal/sqlstore"
+	"fulfill/internal/sqlstore/sqlstoretest/pgschema"
 )
 
 // Engines lists the engines to test on.
@@ -41,23 +38,7 @@ func URL(t testing.TB, e sqlstore.Engine) string {
 	if base == "" {
 		t.Skip("TEST_DATABASE_URL not set")
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	_, err = admin.Exec(`CREATE SCHEMA ` + schema)
-	require.NoError(t, err, "PostgreSQL at TEST_DATABASE_URL must be reachable")
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgschema.New(t, base, "t")
 }
 
 // Open returns a migrated store on a fresh database of engine e.
