@@ -69,6 +69,44 @@ func placeOrderPostgres(lines int) string {
 	return b.String()
 }
 
+// placeNewOrderPostgres is placeOrderAlone's statement: placeOrderPostgres
+// with the user's upsert and the Submitted basket in front, the order's
+// number made from the basket's id as insertOrder makes it, and each line's
+// holder the user when its argument says the product is bought once.
+// Arguments: $1–$5 the user (username, email, full name, staff, time, also
+// every row's time), $6–$9 the basket (total, currency, voucher code,
+// discounts), $10 the partner, $11 the order's status, $12–$15 the history
+// row (from, to, reason, actor), then 14 per line as in placeOrderPostgres
+// but the last, a boolean. It returns order_id, id and sku of each line,
+// then the order's number, basket and user.
+func placeNewOrderPostgres(lines int) string {
+	var b strings.Builder
+	b.WriteString(`WITH u AS (INSERT INTO users (username, email, full_name, is_staff, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)
+		ON CONFLICT (username) DO UPDATE SET email = excluded.email, full_name = excluded.full_name,
+			is_staff = excluded.is_staff, updated_at = excluded.updated_at
+		RETURNING id),
+	b AS (INSERT INTO baskets (owner_id, status, payment_processor, total_minor, currency, frozen_at, created_at, updated_at,
+			voucher_code, discounts)
+		VALUES ((SELECT id FROM u), 'Submitted', '', $6, $7, NULL, $5, $5, $8, $9) RETURNING id),
+	o AS (INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
+		VALUES ($10::text || '-' || ((SELECT id FROM b) + 100000), (SELECT id FROM b), (SELECT id FROM u), $11, $7, $6, $5, $5)
+		RETURNING id, number, basket_id, user_id),
+	h AS (INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at)
+		VALUES ((SELECT id FROM o), NULL, $12, $13, $14, $15, $5))
+	INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `)
+	for r := range lines {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		k := 15 + r*14
+		fmt.Fprintf(&b, "((SELECT id FROM o), %s, CASE WHEN $%d::boolean THEN (SELECT id FROM u) END)", inList(13, k), k+14)
+	}
+	b.WriteString(` RETURNING order_id, id, sku, (SELECT number FROM o), (SELECT basket_id FROM o), (SELECT user_id FROM o)`)
+	return b.String()
+}
+
 // stmt is one SQL statement with its arguments.
 type stmt struct {
 	sql  string
@@ -120,8 +158,9 @@ func chainPostgres(ctes []cte, last stmt) stmt {
 
 // shipCTEs are ship's "Shipped" event of order orderID holding lines (with
 // their quantities) as the CTEs e and el of chainPostgres: the event's id
-// goes to its lines by e's RETURNING.
-func (db *DB) shipCTEs(orderID int64, lines []int64, now time.Time) []cte {
+// goes to its lines by e's RETURNING. With a guard, the name of an earlier
+// CTE, the event is written only if the guard returned a row.
+func (db *DB) shipCTEs(orderID int64, lines []int64, now time.Time, guard string) []cte {
 	if len(lines) == 0 {
 		return nil
 	}
@@ -129,12 +168,69 @@ func (db *DB) shipCTEs(orderID int64, lines []int64, now time.Time) []cte {
 	for i, id := range lines {
 		ids[i] = id
 	}
+	from := ""
+	if guard != "" {
+		from = " FROM " + guard
+	}
 	return []cte{
-		{"e", stmt{`INSERT INTO shipping_events (order_id, event_type, created_at) VALUES ($1, 'Shipped', $2) RETURNING id`,
+		{"e", stmt{`INSERT INTO shipping_events (order_id, event_type, created_at) SELECT $1::bigint, 'Shipped', $2::timestamptz` + from + ` RETURNING id`,
 			[]any{orderID, db.ts(now)}}},
 		{"el", stmt{`INSERT INTO shipping_event_lines (event_id, line_id, quantity)
 			SELECT e.id, l.id, l.quantity FROM e, order_lines l WHERE l.id IN (` + inList(len(lines), 0) + `)`, ids}},
 	}
+}
+
+// rowsInsert is a multi-row INSERT of args, one row per len(cols) of them,
+// into table. cols names each column with its PostgreSQL type, for from.
+type rowsInsert struct {
+	table, cols string
+	args        []any
+}
+
+// names are the column names of r.cols, and types their types.
+func (r rowsInsert) columns() (names, types []string) {
+	for _, c := range strings.Split(r.cols, ",") {
+		f := strings.Fields(c)
+		names, types = append(names, f[0]), append(types, f[1])
+	}
+	return names, types
+}
+
+// values is the INSERT … VALUES of r, on both engines ("" for no rows).
+func (r rowsInsert) values() stmt {
+	names, _ := r.columns()
+	if len(r.args) == 0 {
+		return stmt{}
+	}
+	return stmt{`INSERT INTO ` + r.table + ` (` + strings.Join(names, ", ") + `) VALUES ` +
+		placeholders(len(r.args)/len(names), len(names), 0), r.args}
+}
+
+// from is the INSERT of r as a CTE of chainPostgres that writes the rows
+// only if the CTE guard returned a row: INSERT … SELECT … FROM guard UNION
+// ALL …, on PostgreSQL only. Each argument is cast to its column's type:
+// a SELECT, unlike VALUES, does not take its types from the columns.
+func (r rowsInsert) from(guard string) stmt {
+	names, types := r.columns()
+	if len(r.args) == 0 {
+		return stmt{}
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ` + r.table + ` (` + strings.Join(names, ", ") + `) `)
+	for row := range len(r.args) / len(names) {
+		if row > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT ")
+		for i, t := range types {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d::%s", row*len(names)+i+1, t)
+		}
+		b.WriteString(" FROM " + guard)
+	}
+	return stmt{b.String(), r.args}
 }
 
 // lineChangeAndReadPostgres makes update, writeLineChange's UPDATE of one

@@ -49,6 +49,9 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 	if len(b.Lines) == 0 {
 		return o, fmt.Errorf("%w: no lines", basket.ErrInvalid)
 	}
+	if db.Engine == Postgres && len(b.Discounts) == 0 {
+		return o, db.placeOrderAlone(ctx, &o, b, actor, l, now)
+	}
 	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
 		if o.User.ID, err = db.upsertUser(ctx, tx, b.Owner, now); err != nil {
@@ -60,6 +63,93 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 		return db.insertOrder(ctx, tx, &o, b, actor, l, now)
 	})
 	return o, err
+}
+
+// placeOrderAlone is PlaceOrder on PostgreSQL for a basket without
+// discounts (a launch's free seats): user, basket, order, history and
+// lines in one statement (placeNewOrderPostgres) sent outside any
+// transaction. PostgreSQL runs a lone statement as its own transaction,
+// so this is as atomic as BEGIN, three statements and COMMIT, in one round
+// trip instead of five: a second live line of a product bought once
+// (order_lines_one_holder) fails the whole statement and nothing is left.
+// A discounted basket also records its redemption under row locks, which
+// needs the transaction (PlaceOrder's other path).
+func (db *DB) placeOrderAlone(ctx context.Context, o *order.Order, b basket.Basket, actor string, l lease.Lease, now time.Time) error {
+	o.TotalMinor = 0
+	for i := range b.Lines {
+		o.TotalMinor += b.LinePrice(i)
+	}
+	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
+	lineArgs, err := db.orderLineArgs(b, l, func(once bool) any { return once })
+	if err != nil {
+		return err
+	}
+	u := b.Owner
+	args := append([]any{u.Username, u.Email, u.FullName, u.IsStaff, db.ts(now), o.TotalMinor, o.Currency, b.Code, "",
+		db.Partner, o.Status, placed.From, placed.To, placed.Reason, placed.Actor}, lineArgs...)
+	rows, err := db.w.QueryContext(ctx, placeNewOrderPostgres(len(b.Lines)), args...)
+	if err != nil {
+		return db.orderLinesErr(o, err)
+	}
+	return db.placedLines(o, b, rows, &o.Number, &o.BasketID, &o.User.ID)
+}
+
+// orderLineArgs are the order_lines columns but order_id of b's lines,
+// orderLineCols per line, leased by l.Owner and due when the lease ends;
+// holder gives the holder_id argument of a line whether or not its product
+// is bought once per learner.
+func (db *DB) orderLineArgs(b basket.Basket, l lease.Lease, holder func(once bool) any) ([]any, error) {
+	args := make([]any, 0, orderLineCols*len(b.Lines))
+	for i, bl := range b.Lines {
+		raw, err := json.Marshal(bl.Product.Attributes)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
+			bl.Quantity, bl.Product.Stock.Price.Minor, b.LinePrice(i), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until),
+			lineCourseKey(bl.Product), holder(bl.Product.Class.OncePerLearner()))
+	}
+	return args, nil
+}
+
+// orderLineCols is the number of orderLineArgs per line.
+const orderLineCols = 14
+
+// orderLinesErr names the error of inserting o's lines.
+func (db *DB) orderLinesErr(o *order.Order, err error) error {
+	if isUniqueViolation(err, "order_lines_one_holder", "order_lines.holder_id, order_lines.sku") {
+		return fmt.Errorf("%w: %s already holds one of these products", order.ErrAlreadyPurchased, o.User.Username)
+	}
+	return fmt.Errorf("insert order lines: %w", err)
+}
+
+// placedLines reads the rows of an order_lines insert RETURNING order_id,
+// id, sku (then the columns into extra, the same in every row) and gives o
+// the lines of b with their ids.
+func (db *DB) placedLines(o *order.Order, b basket.Basket, rows *sql.Rows, extra ...any) error {
+	ids := make(map[string]int64, len(b.Lines))
+	for rows.Next() {
+		var id int64
+		var sku string
+		if err := rows.Scan(append([]any{&o.ID, &id, &sku}, extra...)...); err != nil {
+			rows.Close()
+			return err
+		}
+		ids[sku] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return db.orderLinesErr(o, err)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("insert order lines: no line returned")
+	}
+	for i, l := range b.Lines {
+		o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
+			Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
+			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: b.LinePrice(i), Status: order.LineOpen})
+	}
+	return nil
 }
 
 // insertOrder writes the order of basket b (o has its user and basket set),
@@ -82,25 +172,17 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 		o.TotalMinor += b.LinePrice(i)
 	}
 	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
-	// Each line's columns but order_id, lineCols of them.
-	const lineCols = 14
-	lineArgs := make([]any, 0, lineCols*len(b.Lines))
-	for i, bl := range b.Lines {
-		raw, err := json.Marshal(bl.Product.Attributes)
-		if err != nil {
-			return err
+	lineArgs, err := db.orderLineArgs(b, l, func(once bool) any {
+		if once {
+			return o.User.ID
 		}
-		var holder any
-		if bl.Product.Class.OncePerLearner() {
-			holder = o.User.ID
-		}
-		price := bl.Product.Stock.Price.Minor
-		lineArgs = append(lineArgs, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
-			bl.Quantity, price, b.LinePrice(i), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until), lineCourseKey(bl.Product), holder)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	orderArgs := []any{o.Number, o.BasketID, o.User.ID, o.Status, o.Currency, o.TotalMinor, db.ts(now)}
 	var rows *sql.Rows
-	var err error
 	if db.Engine == Postgres {
 		// Order, history row and lines in one statement (dialect.go).
 		args := append(append(orderArgs, placed.From, placed.To, placed.Reason, placed.Actor, db.ts(placed.CreatedAt)), lineArgs...)
@@ -110,41 +192,19 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, orderArgs...).Scan(&o.ID); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
-		args := make([]any, 0, (lineCols+1)*len(b.Lines))
+		args := make([]any, 0, (orderLineCols+1)*len(b.Lines))
 		for i := range b.Lines {
-			args = append(append(args, o.ID), lineArgs[i*lineCols:(i+1)*lineCols]...)
+			args = append(append(args, o.ID), lineArgs[i*orderLineCols:(i+1)*orderLineCols]...)
 		}
 		rows, err = tx.QueryContext(ctx, `INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
 			quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `+
-			placeholders(len(b.Lines), lineCols+1, 0)+` RETURNING order_id, id, sku`, args...)
-	}
-	lineErr := func(err error) error {
-		if isUniqueViolation(err, "order_lines_one_holder", "order_lines.holder_id, order_lines.sku") {
-			return fmt.Errorf("%w: %s already holds one of these products", order.ErrAlreadyPurchased, o.User.Username)
-		}
-		return fmt.Errorf("insert order lines: %w", err)
+			placeholders(len(b.Lines), orderLineCols+1, 0)+` RETURNING order_id, id, sku`, args...)
 	}
 	if err != nil {
-		return lineErr(err)
+		return db.orderLinesErr(o, err)
 	}
-	ids := map[string]int64{}
-	for rows.Next() {
-		var id int64
-		var sku string
-		if err := rows.Scan(&o.ID, &id, &sku); err != nil {
-			rows.Close()
-			return err
-		}
-		ids[sku] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return lineErr(err)
-	}
-	for i, l := range b.Lines {
-		o.Lines = append(o.Lines, order.Line{ID: ids[l.Product.Stock.SKU], OrderID: o.ID, ProductID: l.Product.ID, Class: l.Product.Class,
-			Title: l.Product.Title, SKU: l.Product.Stock.SKU, Attributes: l.Product.Attributes, Quantity: l.Quantity,
-			UnitPriceMinor: l.Product.Stock.Price.Minor, LinePriceMinor: b.LinePrice(i), Status: order.LineOpen})
+	if err := db.placedLines(o, b, rows); err != nil {
+		return err
 	}
 	if err := db.insertDiscounts(ctx, tx, o, b, now); err != nil {
 		return err
@@ -196,7 +256,7 @@ func lineCourseKey(p catalog.Product) string {
 }
 
 func (db *DB) insertHistory(ctx context.Context, tx *Tx, orderID int64, hs []order.HistoryEntry) error {
-	s := db.historyStmt(orderID, hs)
+	s := db.historyRows(orderID, hs).values()
 	if s.sql == "" {
 		return nil
 	}
@@ -206,11 +266,8 @@ func (db *DB) insertHistory(ctx context.Context, tx *Tx, orderID int64, hs []ord
 	return nil
 }
 
-// historyStmt is the INSERT of hs ("" for none).
-func (db *DB) historyStmt(orderID int64, hs []order.HistoryEntry) stmt {
-	if len(hs) == 0 {
-		return stmt{}
-	}
+// historyRows are the status_history rows of hs.
+func (db *DB) historyRows(orderID int64, hs []order.HistoryEntry) rowsInsert {
 	args := make([]any, 0, 7*len(hs))
 	for _, h := range hs {
 		var line any
@@ -219,8 +276,7 @@ func (db *DB) historyStmt(orderID int64, hs []order.HistoryEntry) stmt {
 		}
 		args = append(args, orderID, line, h.From, h.To, h.Reason, h.Actor, db.ts(h.CreatedAt))
 	}
-	return stmt{`INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at) VALUES ` +
-		placeholders(len(hs), 7, 0), args}
+	return rowsInsert{"status_history", "order_id bigint, line_id bigint, from_status text, to_status text, reason text, actor text, created_at timestamptz", args}
 }
 
 const orderCols = `o.id, o.number, o.basket_id, o.status, o.currency, o.total_minor, o.needs_attention, o.attempts, o.last_error,
@@ -264,8 +320,8 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 		return nil, err
 	}
 	rows, err = q.QueryContext(ctx, `SELECT id, order_id, product_id, product_class, title, sku, attributes, quantity, unit_price_minor,
-		line_price_minor, status, attempts, last_error_class, last_http_status, last_error, next_attempt_at, fulfilled_at, fulfillment_data
-		FROM order_lines WHERE order_id IN (`+in+`) ORDER BY id`, args...)
+		line_price_minor, status, needs_attention, attempts, last_error_class, last_http_status, last_error, next_attempt_at, fulfilled_at,
+		fulfillment_data FROM order_lines WHERE order_id IN (`+in+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load order lines: %w", err)
 	}
@@ -274,7 +330,7 @@ func (db *DB) loadOrders(ctx context.Context, q querier, ids []int64) ([]order.O
 		var raw, fdata string
 		var next, done nullTime
 		if err := rows.Scan(&l.ID, &l.OrderID, &l.ProductID, &l.Class, &l.Title, &l.SKU, &raw, &l.Quantity, &l.UnitPriceMinor,
-			&l.LinePriceMinor, &l.Status, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &l.LastError, &next, &done, &fdata); err != nil {
+			&l.LinePriceMinor, &l.Status, &l.NeedsAttention, &l.Attempts, &l.LastErrorClass, &l.LastHTTPStatus, &l.LastError, &next, &done, &fdata); err != nil {
 			rows.Close()
 			return nil, err
 		}

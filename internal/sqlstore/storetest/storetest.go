@@ -405,6 +405,110 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		}
 	})
 
+	t.Run("RecordOutcomeGivenOrder", func(t *testing.T) {
+		// An outcome of the only line of an order given as claimed is what
+		// a checkout records (PostgreSQL writes it in one statement that
+		// computes the roll-up up front); the store must write and return
+		// exactly what it writes when it reads the order back itself.
+		f := setup(t)
+		base := time.Now().UTC().Truncate(time.Second)
+		retryAt := base.Add(time.Minute)
+		cases := []struct {
+			name   string
+			change func(l order.Line, at time.Time) fulfillment.LineChange
+			want   order.Status
+		}{
+			{"Delivered", func(l order.Line, at time.Time) fulfillment.LineChange {
+				ch, err := fulfillment.LineFulfilled(l, *delivered(l.ID, at), map[string]string{"enrollment": "ok"})
+				require.NoError(t, err)
+				return ch
+			}, order.StatusComplete},
+			{"RetriedLater", func(l order.Line, at time.Time) fulfillment.LineChange {
+				ch, err := fulfillment.LineFailed(l, *refused(l.ID, at), &retryAt)
+				require.NoError(t, err)
+				return ch
+			}, order.StatusFulfillmentError},
+			{"NeedsAPerson", func(l order.Line, at time.Time) fulfillment.LineChange {
+				a := refused(l.ID, at)
+				a.Outcome, a.HTTPStatus, a.Message = fulfillment.OutcomeConfiguration, 400, "no such course"
+				ch, err := fulfillment.LineFailed(l, *a, nil)
+				require.NoError(t, err)
+				return ch
+			}, order.StatusFulfillmentError},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				type written struct {
+					o        order.Order
+					history  []order.HistoryEntry
+					attempts []order.Attempt
+					shipped  int
+				}
+				record := func(username string, give bool) (returned order.Order, w written) {
+					o := f.place(t, username, "checkout-"+username, base.Add(time.Minute), f.seat[audit])
+					out := fulfillment.Outcome{OrderID: o.ID, Owner: "checkout-" + username, Actor: username, Now: base.Add(time.Second),
+						Changes: []fulfillment.LineChange{c.change(o.Lines[0], base)}}
+					if give {
+						out.Order = o
+					}
+					got, err := f.db.RecordOutcome(f.ctx, out)
+					require.NoError(t, err)
+					w.o, err = f.db.GetOrder(f.ctx, o.Number)
+					require.NoError(t, err)
+					w.history, err = f.db.History(f.ctx, o.ID)
+					require.NoError(t, err)
+					w.attempts, err = f.db.Attempts(f.ctx, o.ID)
+					require.NoError(t, err)
+					shipped, err := f.db.ShippedLines(f.ctx, o.ID)
+					require.NoError(t, err)
+					w.shipped = len(shipped)
+					return got, w
+				}
+				// normal drops what differs between two orders of two learners.
+				normal := func(w written) written {
+					w.o.ID, w.o.Number, w.o.BasketID, w.o.User = 0, "", 0, order.User{}
+					w.o.DatePlaced, w.o.UpdatedAt = time.Time{}, time.Time{}
+					lines := append([]order.Line(nil), w.o.Lines...)
+					for i := range lines {
+						lines[i].ID, lines[i].OrderID = 0, 0
+					}
+					w.o.Lines = lines
+					notes := append([]order.Note(nil), w.o.Notes...)
+					for i := range notes {
+						notes[i].ID, notes[i].LineID, notes[i].Message = 0, 0, ""
+					}
+					w.o.Notes = notes
+					hist := append([]order.HistoryEntry(nil), w.history...)
+					for i := range hist {
+						hist[i].LineID, hist[i].Actor = min(hist[i].LineID, 1), ""
+						if hist[i].From == "" {
+							hist[i].CreatedAt = time.Time{} // placed at the store's clock
+						}
+					}
+					w.history = hist
+					as := append([]order.Attempt(nil), w.attempts...)
+					for i := range as {
+						as[i].LineID, as[i].Actor = 0, ""
+					}
+					w.attempts = as
+					return w
+				}
+				gotGiven, given := record("given-"+c.name, true)
+				_, read := record("read-"+c.name, false)
+				require.Equal(t, c.want, given.o.Status)
+				require.Equal(t, normal(read), normal(given), "the given order's outcome is written as the read one's")
+				returned := written{o: gotGiven, history: given.history, attempts: given.attempts, shipped: given.shipped}
+				require.Equal(t, normal(given).o.Lines, normal(returned).o.Lines, "returned as committed")
+				require.Equal(t, given.o.Status, gotGiven.Status)
+				require.Equal(t, given.o.NeedsAttention, gotGiven.NeedsAttention)
+				require.Equal(t, given.o.LastError, gotGiven.LastError)
+				require.Equal(t, given.o.Attempts, gotGiven.Attempts)
+				require.Equal(t, given.o.NextAttemptAt, gotGiven.NextAttemptAt)
+				require.Len(t, gotGiven.Notes, len(given.o.Notes))
+			})
+		}
+	})
+
 	t.Run("MarkComplete", func(t *testing.T) {
 		f := setup(t)
 		until := time.Now().UTC().Add(time.Minute)
