@@ -74,6 +74,7 @@ type loadOptions struct {
 	lmsLatency         time.Duration
 	lmsFailRate        float64
 	lmsOutage          bool
+	lmsOutageHold      time.Duration
 	lmsURL, lmsAPIKey  string
 	settle             time.Duration
 	jsonOut            bool
@@ -162,6 +163,12 @@ type loadOutageReport struct {
 	// acknowledged order being Complete; -1 when that did not happen
 	// within --settle.
 	RecoverySeconds float64 `json:"recovery_seconds"`
+	// With --lms-outage-hold: how long the LMS stayed down after the
+	// last order, and the database commits per second meanwhile (no
+	// orders were placed: all of them are background work, the waiting
+	// lines' included).
+	HoldSeconds          float64 `json:"hold_seconds,omitempty"`
+	HoldCommitsPerSecond float64 `json:"hold_commits_per_second,omitempty"`
 }
 
 type loadSettleReport struct {
@@ -276,6 +283,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 	fs.DurationVar(&o.lmsLatency, "lms-latency", 0, "latency of the LMS stand-in started in-process")
 	fs.Float64Var(&o.lmsFailRate, "lms-fail-rate", 0, "fraction of enrollment calls the in-process LMS stand-in answers 503")
 	fs.BoolVar(&o.lmsOutage, "lms-outage", false, "the in-process LMS stand-in fails every enrollment until all orders are placed, then heals; measures the time to all Complete")
+	fs.DurationVar(&o.lmsOutageHold, "lms-outage-hold", 0, "with --lms-outage: keep the LMS down this much longer after the last order, reporting the database's commits per second meanwhile")
 	fs.StringVar(&o.lmsURL, "lms-url", "", "LMS (e.g. a 'fulfill lms-stub') to verify enrollments against; in-process, the service uses it instead of its own stand-in")
 	fs.StringVar(&o.lmsAPIKey, "lms-api-key", "", "X-Edx-Api-Key of --lms-url")
 	fs.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait for acknowledged orders to become Complete")
@@ -324,6 +332,10 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadOptions, error) {
 		return o, errors.New("loadtest: --paid-duplicates must be between 0 and 1")
 	case o.paidDuplicates > 0 && !o.paid:
 		return o, errors.New("loadtest: --paid-duplicates needs --paid")
+	case o.lmsOutageHold < 0 || o.lmsOutageHold > time.Hour:
+		return o, errors.New("loadtest: --lms-outage-hold must be 0 to 1h")
+	case o.lmsOutageHold > 0 && !o.lmsOutage:
+		return o, errors.New("loadtest: --lms-outage-hold needs --lms-outage")
 	case o.lmsLatency < 0 || o.lmsLatency > time.Minute:
 		return o, errors.New("loadtest: --lms-latency must be 0 to 1m")
 	case o.warmup < 0 || o.warmup >= o.duration:
@@ -709,9 +721,12 @@ func (lt *loadTest) run(ctx context.Context) error {
 	runStart := time.Now()
 	lt.load(ctx)
 	if o.lmsOutage && lt.stub != nil {
+		rep.Outage = &loadOutageReport{RecoverySeconds: -1}
+		if o.lmsOutageHold > 0 {
+			lt.holdOutage(ctx, o.lmsOutageHold)
+		}
 		lt.applyFaults(false)
 		healed := time.Now()
-		rep.Outage = &loadOutageReport{RecoverySeconds: -1}
 		for _, a := range lt.acked {
 			if a.status != "Complete" {
 				rep.Outage.NotCompleteAtHeal++
@@ -729,6 +744,30 @@ func (lt *loadTest) run(ctx context.Context) error {
 	lt.verify(ctx, runStart)
 	lt.memory()
 	return nil
+}
+
+// holdOutage keeps the LMS down for d with no orders placed and reports
+// the database's commit rate meanwhile (in-process only: it reads the
+// store's counter).
+func (lt *loadTest) holdOutage(ctx context.Context, d time.Duration) {
+	if lt.app == nil {
+		return
+	}
+	fmt.Fprintf(lt.stderr, "holding the LMS outage for %s\n", d)
+	c0, err := lt.app.DB.Commits(ctx)
+	if err != nil {
+		lt.note("no commit count: %v", err)
+	}
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	held := time.Since(start)
+	lt.rep.Outage.HoldSeconds = held.Seconds()
+	if c1, err1 := lt.app.DB.Commits(ctx); err == nil && err1 == nil {
+		lt.rep.Outage.HoldCommitsPerSecond = float64(c1-c0) / held.Seconds()
+	}
 }
 
 // load places orders with o.concurrency virtual learners.
@@ -1504,6 +1543,10 @@ func printLoadReport(w io.Writer, r *loadReport) {
 		}
 	}
 	if r.Outage != nil {
+		if r.Outage.HoldSeconds > 0 {
+			fmt.Fprintf(w, "\nOutage held %.0fs after the last order: %.2f database commits/s meanwhile\n",
+				r.Outage.HoldSeconds, r.Outage.HoldCommitsPerSecond)
+		}
 		if r.Outage.RecoverySeconds >= 0 {
 			fmt.Fprintf(w, "\nOutage: %d orders not Complete when the LMS healed; all Complete %.2fs after healing\n",
 				r.Outage.NotCompleteAtHeal, r.Outage.RecoverySeconds)

@@ -264,3 +264,36 @@ func TestVerifyLedgerUnbalanced(t *testing.T) {
 	require.Contains(t, all, "1 orders of the run were placed but never acknowledged")
 	require.Contains(t, all, "0 refunded payments for 1 duplicate accepts")
 }
+
+// TestLoadtestOutageHold holds the LMS down after the last order and then
+// heals it: the report carries the hold and its commit count, and every
+// order still ends Complete with one activation.
+func TestLoadtestOutageHold(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqlstoretest.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--orders", "100", "--concurrency", "8",
+				"--lms-outage", "--lms-outage-hold", "1s", "--settle", "1m", "--json", "--progress", "0"},
+				func(string) string { return "" }, &stdout, &stderr)
+			require.NoError(t, err, "stderr:\n%s", stderr.String())
+			var rep loadReport
+			require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
+			require.True(t, rep.Verified, "failures: %v", rep.Failures)
+			require.NotNil(t, rep.Outage)
+			require.EqualValues(t, 100, rep.Outage.NotCompleteAtHeal, "nothing is delivered while the LMS is down")
+			require.GreaterOrEqual(t, rep.Outage.HoldSeconds, 1.0)
+			require.GreaterOrEqual(t, rep.Outage.HoldCommitsPerSecond, 0.0)
+			require.GreaterOrEqual(t, rep.Outage.RecoverySeconds, 0.0)
+			require.Equal(t, 100, rep.LMSCheck.Activations)
+		})
+	}
+	t.Run("NeedsOutage", func(t *testing.T) {
+		err := Run(context.Background(), []string{"--db", "sqlite:" + t.TempDir() + "/x.db", "--lms-outage-hold", "1s"},
+			func(string) string { return "" }, io.Discard, io.Discard)
+		require.ErrorContains(t, err, "--lms-outage-hold needs --lms-outage")
+	})
+}

@@ -286,6 +286,22 @@ func (db *DB) Ready(ctx context.Context) error {
 	return nil
 }
 
+// Commits counts the transactions committed to the database so far, for
+// a load test to see the write rate of background work: on SQLite the
+// commits of this process's writer (a group commit counts once); on
+// PostgreSQL every client's commits of this database, read-only ones too,
+// as its statistics report them (flushed by each backend within seconds).
+func (db *DB) Commits(ctx context.Context) (int64, error) {
+	if db.group != nil {
+		return db.group.batches.Load(), nil
+	}
+	var n int64
+	if err := db.r.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("commits: %w", err)
+	}
+	return n, nil
+}
+
 // ts converts a time for a query argument. SQLite has no time type, and
 // text compares correctly only at a fixed width, so every time is written
 // as UTC with exactly six fractional digits.
