@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -154,30 +153,6 @@ func chainPostgres(ctes []cte, last stmt) stmt {
 	}
 	b.WriteString("\n" + renumber(last))
 	return stmt{b.String(), args}
-}
-
-// shipCTEs are ship's "Shipped" event of order orderID holding lines (with
-// their quantities) as the CTEs e and el of chainPostgres: the event's id
-// goes to its lines by e's RETURNING. With a guard, the name of an earlier
-// CTE, the event is written only if the guard returned a row.
-func (db *DB) shipCTEs(orderID int64, lines []int64, now time.Time, guard string) []cte {
-	if len(lines) == 0 {
-		return nil
-	}
-	ids := make([]any, len(lines))
-	for i, id := range lines {
-		ids[i] = id
-	}
-	from := ""
-	if guard != "" {
-		from = " FROM " + guard
-	}
-	return []cte{
-		{"e", stmt{`INSERT INTO shipping_events (order_id, event_type, created_at) SELECT $1::bigint, 'Shipped', $2::timestamptz` + from + ` RETURNING id`,
-			[]any{orderID, db.ts(now)}}},
-		{"el", stmt{`INSERT INTO shipping_event_lines (event_id, line_id, quantity)
-			SELECT e.id, l.id, l.quantity FROM e, order_lines l WHERE l.id IN (` + inList(len(lines), 0) + `)`, ids}},
-	}
 }
 
 // rowsInsert is a multi-row INSERT of args, one row per len(cols) of them,

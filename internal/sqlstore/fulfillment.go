@@ -173,15 +173,11 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 		var hist []order.HistoryEntry
 		var attempts []*order.Attempt
 		var notes []fulfillment.LineChange
-		var shipped []int64
 		// applied books a line move that was written.
 		applied := func(ch fulfillment.LineChange) {
 			if ch.From != ch.To {
 				hist = append(hist, order.HistoryEntry{LineID: ch.LineID, From: string(ch.From), To: string(ch.To),
 					Reason: "fulfillment", Actor: out.Actor, CreatedAt: out.Now})
-			}
-			if ch.To == order.LineComplete {
-				shipped = append(shipped, ch.LineID)
 			}
 			if ch.Note != "" {
 				notes = append(notes, ch)
@@ -238,7 +234,7 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 			[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, inc, db.ts(out.Now), out.OrderID, from}}
 		var attemptsNow int
 		if db.Engine == Postgres {
-			// Attempts, history, notes, shipping event and the order in
+			// Attempts, history, notes and the order in
 			// one statement (dialect.go).
 			var ctes []cte
 			for _, c := range []cte{{"a", db.attemptRows(out.OrderID, attempts).values()}, {"h", db.historyRows(out.OrderID, hist).values()},
@@ -247,7 +243,6 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 					ctes = append(ctes, c)
 				}
 			}
-			ctes = append(ctes, db.shipCTEs(out.OrderID, shipped, out.Now, "")...)
 			all := chainPostgres(ctes, update)
 			err = tx.QueryRowContext(ctx, all.sql, all.args...).Scan(&attemptsNow)
 		} else {
@@ -258,9 +253,6 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 				return err
 			}
 			if err := db.insertNotes(ctx, tx, out.OrderID, notes, out.Now); err != nil {
-				return err
-			}
-			if err := db.ship(ctx, tx, out.OrderID, shipped, out.Now); err != nil {
 				return err
 			}
 			err = tx.QueryRowContext(ctx, update.sql, update.args...).Scan(&attemptsNow)
@@ -331,10 +323,6 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 	if ch.Note != "" {
 		notes = append(notes, ch)
 	}
-	var shipped []int64
-	if ch.To == order.LineComplete {
-		shipped = append(shipped, ch.LineID)
-	}
 	line.sql += fmt.Sprintf(` AND (SELECT status FROM l) = $%d RETURNING `+committedLineCols, len(line.args)+1)
 	line.args = append(line.args, o.Status)
 	ctes := []cte{
@@ -347,7 +335,6 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 			ctes = append(ctes, c)
 		}
 	}
-	ctes = append(ctes, db.shipCTEs(out.OrderID, shipped, out.Now, "u")...)
 	ctes = append(ctes, cte{"o", stmt{`UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
 		attempts = attempts + 1, updated_at = $5 WHERE id = $6 AND EXISTS (SELECT 1 FROM u) RETURNING attempts`,
 		[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, db.ts(out.Now), out.OrderID}}})
@@ -540,36 +527,6 @@ func (db *DB) noteRows(orderID int64, chs []fulfillment.LineChange, now time.Tim
 	return rowsInsert{"order_notes", "order_id bigint, line_id bigint, kind text, message text, created_at timestamptz", args}
 }
 
-// ship records a "Shipped" event holding the lines newly delivered: one
-// statement on PostgreSQL (shipCTEs), two on SQLite.
-func (db *DB) ship(ctx context.Context, tx *Tx, orderID int64, lines []int64, now time.Time) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	if db.Engine == Postgres {
-		c := db.shipCTEs(orderID, lines, now, "")
-		s := chainPostgres(c[:1], c[1].stmt)
-		if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
-			return fmt.Errorf("insert shipping event: %w", err)
-		}
-		return nil
-	}
-	var eventID int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO shipping_events (order_id, event_type, created_at) VALUES ($1, 'Shipped', $2) RETURNING id`,
-		orderID, db.ts(now)).Scan(&eventID); err != nil {
-		return fmt.Errorf("insert shipping event: %w", err)
-	}
-	args := []any{eventID}
-	for _, id := range lines {
-		args = append(args, id)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO shipping_event_lines (event_id, line_id, quantity)
-		SELECT $1, id, quantity FROM order_lines WHERE id IN (`+inList(len(lines), 1)+`)`, args...); err != nil {
-		return fmt.Errorf("insert shipping event lines: %w", err)
-	}
-	return nil
-}
-
 // MarkComplete forces a Fulfillment Error order and its unfinished lines to
 // Complete without calling any module (Otto's mark_orders_status_complete),
 // recording who and why. Lines under a live lease make it fail with
@@ -638,9 +595,6 @@ func (db *DB) MarkComplete(ctx context.Context, number, actor, reason string) (o
 		}
 		hist = append(hist, order.HistoryEntry{From: string(from), To: string(order.StatusComplete), Reason: reason, Actor: actor, CreatedAt: now})
 		if err := db.insertHistory(ctx, tx, id, hist); err != nil {
-			return err
-		}
-		if err := db.ship(ctx, tx, id, lines, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'Complete', needs_attention = $1, next_attempt_at = NULL, last_error = '', updated_at = $2
