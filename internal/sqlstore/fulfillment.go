@@ -156,10 +156,8 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now, until time.Time, 
 // are one statement, and so are a single line's write and the read of the
 // lines (chainPostgres, lineChangeAndReadPostgres): lock, line, the rest.
 func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order.Order, error) {
-	if db.Engine == Postgres {
-		if o, ok, err := db.recordOneLine(ctx, out); err != nil || ok {
-			return o, err
-		}
+	if o, ok, err := db.recordOneLine(ctx, out); err != nil || ok {
+		return o, err
 	}
 	var number string
 	o := out.Order
@@ -282,16 +280,16 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 	return o, nil
 }
 
-// recordOneLine is RecordOutcome on PostgreSQL for the checkout's case, an
-// attempt on the only line of an order given as claimed: one statement
-// sent outside any transaction (PostgreSQL runs it as its own), one round
-// trip instead of five. Such a line's state after the write is known (an
-// attempt sets every column Summarize reads), so the order's roll-up is
-// computed before the write instead of read back. The statement locks
-// the order first, as every writer of an order does, and writes the line
-// only if the order is still in the status it was claimed in and the line
-// still leased by out.Owner; every other row is written only if the line
-// was (rowsInsert.from). It reports false, having written nothing, when
+// recordOneLine is RecordOutcome for the checkout's case, an attempt on
+// the only line of an order given as claimed. Such a line's state after
+// the write is known (an attempt sets every column Summarize reads), so
+// the order's roll-up is computed before the write instead of read back,
+// and the line is written only if the order is still in the status it was
+// claimed in and the line still leased by out.Owner; the other rows are
+// written only if the line was. On PostgreSQL that is one statement sent
+// outside any transaction (PostgreSQL runs it as its own), one round trip
+// instead of five (recordOneLinePostgres); on SQLite two statements fewer
+// (recordOneLineSQLite). It reports false, having written nothing, when
 // the case does not apply or the line was not written: RecordOutcome's
 // transaction then decides, as it does for every other outcome.
 func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order.Order, bool, error) {
@@ -323,39 +321,18 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 	if ch.Note != "" {
 		notes = append(notes, ch)
 	}
-	line.sql += fmt.Sprintf(` AND (SELECT status FROM l) = $%d RETURNING `+committedLineCols, len(line.args)+1)
-	line.args = append(line.args, o.Status)
-	ctes := []cte{
-		{"l", stmt{`SELECT status FROM orders WHERE id = $1 FOR UPDATE`, []any{out.OrderID}}},
-		{"u", line},
-	}
-	for _, c := range []cte{{"a", db.attemptRows(out.OrderID, []*order.Attempt{ch.Attempt}).from("u")},
-		{"h", db.historyRows(out.OrderID, hist).from("u")}, {"n", db.noteRows(out.OrderID, notes, out.Now).from("u")}} {
-		if c.sql != "" {
-			ctes = append(ctes, c)
-		}
-	}
-	ctes = append(ctes, cte{"o", stmt{`UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
-		attempts = attempts + 1, updated_at = $5 WHERE id = $6 AND EXISTS (SELECT 1 FROM u) RETURNING attempts`,
-		[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, db.ts(out.Now), out.OrderID}}})
-	all := chainPostgres(ctes, stmt{`SELECT o.attempts, u.* FROM o, u`, nil})
-	rows, err := db.w.QueryContext(ctx, all.sql, all.args...)
-	if err != nil {
-		return order.Order{}, false, fmt.Errorf("record outcome of order %d: %w", out.OrderID, err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return order.Order{}, false, fmt.Errorf("record outcome of order %d: %w", out.OrderID, err)
-		}
-		return order.Order{}, false, nil
-	}
+	ord := stmt{`UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
+		attempts = attempts + 1, updated_at = $5 WHERE id = $6`,
+		[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, db.ts(out.Now), out.OrderID}}
 	var attempts int
-	fresh, err := scanCommittedLine(rows, &attempts)
-	if err != nil {
-		return order.Order{}, false, err
+	var fresh order.Line
+	var applied bool
+	if db.Engine == Postgres {
+		applied, err = db.recordOneLinePostgres(ctx, out, line, ord, hist, notes, &attempts, &fresh)
+	} else {
+		applied, err = db.recordOneLineSQLite(ctx, out, line, ord, hist, notes, &attempts, &fresh)
 	}
-	if err := rows.Close(); err != nil {
+	if err != nil || !applied {
 		return order.Order{}, false, err
 	}
 	o.Refresh(sum, attempts, out.Now, map[int64]order.Line{fresh.ID: fresh})
@@ -363,6 +340,90 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 		o.Notes = append(append([]order.Note(nil), o.Notes...), order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
 	}
 	return o, true, nil
+}
+
+// recordOneLinePostgres is recordOneLine's write on PostgreSQL: line, an
+// UPDATE of the line without RETURNING; order, the order's UPDATE without
+// WHERE's end. It reports whether the line was written, then reading the
+// order's attempts and the line as committed.
+func (db *DB) recordOneLinePostgres(ctx context.Context, out fulfillment.Outcome, line, ord stmt, hist []order.HistoryEntry,
+	notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
+	line.sql += fmt.Sprintf(` AND (SELECT status FROM l) = $%d RETURNING `+committedLineCols, len(line.args)+1)
+	line.args = append(line.args, out.Order.Status)
+	ctes := []cte{
+		{"l", stmt{`SELECT status FROM orders WHERE id = $1 FOR UPDATE`, []any{out.OrderID}}},
+		{"u", line},
+	}
+	for _, c := range []cte{{"a", db.attemptRows(out.OrderID, []*order.Attempt{out.Changes[0].Attempt}).from("u")},
+		{"h", db.historyRows(out.OrderID, hist).from("u")}, {"n", db.noteRows(out.OrderID, notes, out.Now).from("u")}} {
+		if c.sql != "" {
+			ctes = append(ctes, c)
+		}
+	}
+	ord.sql += ` AND EXISTS (SELECT 1 FROM u) RETURNING attempts`
+	ctes = append(ctes, cte{"o", ord})
+	all := chainPostgres(ctes, stmt{`SELECT o.attempts, u.* FROM o, u`, nil})
+	rows, err := db.w.QueryContext(ctx, all.sql, all.args...)
+	if err != nil {
+		return false, fmt.Errorf("record outcome of order %d: %w", out.OrderID, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("record outcome of order %d: %w", out.OrderID, err)
+		}
+		return false, nil
+	}
+	if *fresh, err = scanCommittedLine(rows, attempts); err != nil {
+		return false, err
+	}
+	return true, rows.Close()
+}
+
+// recordOneLineSQLite is recordOneLinePostgres on SQLite, in a write
+// transaction of the group commit: there the transaction holds the only
+// write lock, so the order needs no lock of its own and its status is
+// checked in the line's UPDATE; the writes follow only if the line was
+// written. Two statements fewer than RecordOutcome's transaction (the
+// order's read and its lines' read).
+func (db *DB) recordOneLineSQLite(ctx context.Context, out fulfillment.Outcome, line, ord stmt, hist []order.HistoryEntry,
+	notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
+	n := len(line.args)
+	line.sql += fmt.Sprintf(` AND (SELECT status FROM orders WHERE id = $%d) = $%d RETURNING `+committedLineCols, n+1, n+2)
+	line.args = append(line.args, out.OrderID, out.Order.Status)
+	ord.sql += ` RETURNING attempts`
+	var applied bool
+	err := db.tx(ctx, func(tx *Tx) error {
+		applied = false
+		rows, err := tx.QueryContext(ctx, line.sql, line.args...)
+		if err != nil {
+			return fmt.Errorf("update line %d: %w", out.Changes[0].LineID, err)
+		}
+		if !rows.Next() {
+			rows.Close()
+			return rows.Err()
+		}
+		*fresh, err = scanCommittedLine(rows)
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		if err := db.insertAttempts(ctx, tx, out.OrderID, []*order.Attempt{out.Changes[0].Attempt}); err != nil {
+			return err
+		}
+		if err := db.insertHistory(ctx, tx, out.OrderID, hist); err != nil {
+			return err
+		}
+		if err := db.insertNotes(ctx, tx, out.OrderID, notes, out.Now); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, ord.sql, ord.args...).Scan(attempts); err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		applied = true
+		return nil
+	})
+	return applied, err
 }
 
 // writeLineChange writes one line's move with compare-and-set on its
