@@ -27,7 +27,7 @@ func BenchmarkEnrollRoundTrip(b *testing.B) {
 	}
 	enroll := func(c *lms.Client, i int64) error {
 		user := "bench-" + strconv.FormatInt(i, 10)
-		_, err := c.Enroll(context.Background(), lms.EnrollmentRequest{User: user, IsActive: true, Mode: "verified",
+		err := c.Enroll(context.Background(), lms.EnrollmentRequest{User: user, IsActive: true, Mode: "verified",
 			CourseDetails: lms.CourseDetails{CourseID: course}}, "EDX-"+strconv.FormatInt(100000+i, 10)+":1")
 		return err
 	}

@@ -274,7 +274,7 @@ func TestEnrollTrackingHeaders(t *testing.T) {
 			c := lms.NewClient(base, testKey, time.Second, lms.WithOAuth(lms.OAuth{ClientID: oauthID, ClientSecret: oauthSecret}))
 			req := lms.EnrollmentRequest{User: "alice", IsActive: true, Mode: "verified",
 				CourseDetails: lms.CourseDetails{CourseID: courseID}, Tracking: tc.tracking}
-			_, err := c.Enroll(context.Background(), req, "EDX-100001:1")
+			err := c.Enroll(context.Background(), req, "EDX-100001:1")
 			require.NoError(t, err)
 			reqs := s.Requests()
 			require.Len(t, reqs, 1)

@@ -194,27 +194,13 @@ func NewClient(baseURL, apiKey string, timeout time.Duration, opts ...Option) *C
 	return c
 }
 
-// Enroll creates or updates an enrollment as described by req. Any 2xx answer
-// is success; the returned Enrollment is decoded from the answer when it
-// parses, and otherwise echoes req (with a zero Created).
-func (c *Client) Enroll(ctx context.Context, req EnrollmentRequest, idempotencyKey string) (Enrollment, error) {
-	resp, err := c.postEnrollment(ctx, req, idempotencyKey)
-	if err != nil {
-		return Enrollment{}, err
-	}
-	enr := Enrollment{
-		User:          req.User,
-		Mode:          req.Mode,
-		IsActive:      req.IsActive,
-		CourseDetails: req.CourseDetails,
-	}
-	// A 2xx is what matters to Otto; an unparsable body must not turn a
-	// successful enrollment into a failure that would be retried.
-	var decoded Enrollment
-	if len(bytes.TrimSpace(resp.body)) > 0 && json.Unmarshal(resp.body, &decoded) == nil {
-		enr = decoded
-	}
-	return enr, nil
+// Enroll creates or updates an enrollment as described by req. Any 2xx
+// answer is success, whatever its body (Otto reads none of it): the body is
+// not decoded, and an unparsable one cannot turn a successful enrollment
+// into a failure that would be retried.
+func (c *Client) Enroll(ctx context.Context, req EnrollmentRequest, idempotencyKey string) error {
+	_, err := c.postEnrollment(ctx, req, idempotencyKey)
+	return err
 }
 
 // Unenroll deactivates the user's enrollment in courseID with the given mode.

@@ -54,15 +54,13 @@ func recorder(t *testing.T, status int, header map[string]string, body string) (
 }
 
 func TestEnrollSuccess(t *testing.T) {
-	created := time.Date(2024, 5, 1, 12, 0, 0, 123456000, time.UTC)
 	tests := []struct {
-		name       string
-		req        lms.EnrollmentRequest
-		idemKey    string
-		answer     string
-		trailing   bool
-		wantBody   string
-		wantResult lms.Enrollment
+		name     string
+		req      lms.EnrollmentRequest
+		idemKey  string
+		answer   string
+		trailing bool
+		wantBody string
 	}{
 		{
 			name: "verified seat with idempotency key",
@@ -73,10 +71,6 @@ func TestEnrollSuccess(t *testing.T) {
 			idemKey:  "order-42-line-1",
 			answer:   `{"created":"2024-05-01T12:00:00.123456Z","mode":"verified","is_active":true,"course_details":{"course_id":"course-v1:edX+DemoX+2024","course_name":"Demo"},"user":"alice"}`,
 			wantBody: `{"user":"alice","is_active":true,"mode":"verified","course_details":{"course_id":"course-v1:edX+DemoX+2024"}}`,
-			wantResult: lms.Enrollment{
-				User: "alice", Mode: "verified", IsActive: true,
-				CourseDetails: lms.CourseDetails{CourseID: "course-v1:edX+DemoX+2024"}, Created: created,
-			},
 		},
 		{
 			name: "credit seat with attributes, trailing slash base URL, no key",
@@ -88,23 +82,15 @@ func TestEnrollSuccess(t *testing.T) {
 			trailing: true,
 			answer:   `{"created":"2024-05-01T12:00:00.123456Z","mode":"credit","is_active":true,"course_details":{"course_id":"course-v1:edX+DemoX+2024"},"user":"bob"}`,
 			wantBody: `{"user":"bob","is_active":true,"mode":"credit","course_details":{"course_id":"course-v1:edX+DemoX+2024"},"enrollment_attributes":[{"namespace":"credit","name":"provider_id","value":"hogwarts"}]}`,
-			wantResult: lms.Enrollment{
-				User: "bob", Mode: "credit", IsActive: true,
-				CourseDetails: lms.CourseDetails{CourseID: "course-v1:edX+DemoX+2024"}, Created: created,
-			},
 		},
 		{
-			name: "undecodable 2xx body still succeeds and echoes the request",
+			name: "undecodable 2xx body still succeeds",
 			req: lms.EnrollmentRequest{
 				User: "carol", IsActive: true, Mode: "audit",
 				CourseDetails: lms.CourseDetails{CourseID: "edX/Demo/2013"},
 			},
 			answer:   `<html>ok</html>`,
 			wantBody: `{"user":"carol","is_active":true,"mode":"audit","course_details":{"course_id":"edX/Demo/2013"}}`,
-			wantResult: lms.Enrollment{
-				User: "carol", Mode: "audit", IsActive: true,
-				CourseDetails: lms.CourseDetails{CourseID: "edX/Demo/2013"},
-			},
 		},
 	}
 	for _, tc := range tests {
@@ -116,11 +102,7 @@ func TestEnrollSuccess(t *testing.T) {
 			}
 			c := lms.NewClient(base, testKey, time.Second)
 
-			got, err := c.Enroll(context.Background(), tc.req, tc.idemKey)
-			require.NoError(t, err)
-			require.True(t, tc.wantResult.Created.Equal(got.Created), "created %v", got.Created)
-			got.Created = tc.wantResult.Created
-			require.Equal(t, tc.wantResult, got)
+			require.NoError(t, c.Enroll(context.Background(), tc.req, tc.idemKey))
 
 			require.EqualValues(t, 1, calls.Load())
 			s := last()
@@ -330,7 +312,7 @@ func TestEnrollErrors(t *testing.T) {
 			c := lms.NewClient(base, key, timeout)
 
 			start := time.Now()
-			_, err := c.Enroll(context.Background(), req, "k1")
+			err := c.Enroll(context.Background(), req, "k1")
 			require.Error(t, err)
 			require.Less(t, time.Since(start), 2*time.Second)
 
@@ -370,7 +352,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 	srv, _, _ := recorder(t, 503, map[string]string{"Retry-After": at}, `{"message":"maintenance"}`)
 	c := lms.NewClient(srv.URL, testKey, time.Second)
 
-	_, err := c.Enroll(context.Background(), lms.EnrollmentRequest{User: "u", Mode: "audit"}, "")
+	err := c.Enroll(context.Background(), lms.EnrollmentRequest{User: "u", Mode: "audit"}, "")
 	var lmsErr *lms.Error
 	require.ErrorAs(t, err, &lmsErr)
 	require.Greater(t, lmsErr.RetryAfter, 80*time.Second)
@@ -414,7 +396,7 @@ func TestCallerCancellationIsNetwork(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			_, err := c.Enroll(ctx, lms.EnrollmentRequest{User: "u", Mode: "audit"}, "")
+			err := c.Enroll(ctx, lms.EnrollmentRequest{User: "u", Mode: "audit"}, "")
 			var lmsErr *lms.Error
 			require.ErrorAs(t, err, &lmsErr)
 			require.Equal(t, lms.ClassNetwork, lmsErr.Class)
@@ -468,7 +450,7 @@ func TestUnenrollAgainstStandIn(t *testing.T) {
 	ctx := context.Background()
 	const course = "course-v1:edX+DemoX+2024"
 
-	_, err := c.Enroll(ctx, lms.EnrollmentRequest{User: "alice", IsActive: true, Mode: "audit", CourseDetails: lms.CourseDetails{CourseID: course}}, "")
+	err := c.Enroll(ctx, lms.EnrollmentRequest{User: "alice", IsActive: true, Mode: "audit", CourseDetails: lms.CourseDetails{CourseID: course}}, "")
 	require.NoError(t, err)
 	// The learner holds audit, revoking verified is a no-op that succeeds.
 	require.NoError(t, c.Unenroll(ctx, "alice", "verified", course, ""))
@@ -493,7 +475,7 @@ func TestGetEnrollment(t *testing.T) {
 		{User: "alice", IsActive: true, Mode: "verified", CourseDetails: lms.CourseDetails{CourseID: "course-v1:edX+DemoX+2024"}},
 		{User: "bob.b+1@x", IsActive: true, Mode: "honor", CourseDetails: lms.CourseDetails{CourseID: "edX/Demo/2013"}},
 	} {
-		_, err := c.Enroll(ctx, enr, "")
+		err := c.Enroll(ctx, enr, "")
 		require.NoError(t, err)
 	}
 

@@ -19,7 +19,7 @@ const Name = "enrollment"
 
 // LMS is the part of the LMS client the module uses.
 type LMS interface {
-	Enroll(ctx context.Context, req lms.EnrollmentRequest, idempotencyKey string) (lms.Enrollment, error)
+	Enroll(ctx context.Context, req lms.EnrollmentRequest, idempotencyKey string) error
 	Unenroll(ctx context.Context, user, mode, courseID, idempotencyKey string) error
 }
 
@@ -65,7 +65,7 @@ func (m *Module) Fulfill(ctx context.Context, o order.Order, l order.Line, key s
 		return fulfillment.Result{Outcome: fulfillment.OutcomeConfiguration, StartedAt: start,
 			Message: "seat has no course_key attribute"}
 	}
-	_, err := m.LMS.Enroll(ctx, Request(o, l), key)
+	err := m.LMS.Enroll(ctx, Request(o, l), key)
 	return remote.Result(err, start, m.now())
 }
 

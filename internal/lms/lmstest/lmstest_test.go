@@ -412,7 +412,7 @@ func TestClientGivesUp(t *testing.T) {
 			s, srv := start(t, lmstest.Options{APIKey: key, Seed: 1, Faults: tc.faults})
 			c := lms.NewClient(srv.URL, key, 100*time.Millisecond)
 			begin := time.Now()
-			_, err := c.Enroll(context.Background(), lms.EnrollmentRequest{
+			err := c.Enroll(context.Background(), lms.EnrollmentRequest{
 				User: "alice", IsActive: true, Mode: "audit", CourseDetails: lms.CourseDetails{CourseID: course},
 			}, "")
 			var lmsErr *lms.Error
@@ -539,7 +539,7 @@ func TestConcurrency(t *testing.T) {
 			req := lms.EnrollmentRequest{User: user, IsActive: true, Mode: "verified", CourseDetails: lms.CourseDetails{CourseID: course}}
 			// Each user enrolls twice to exercise the idempotent path under load.
 			for range 2 {
-				if _, err := c.Enroll(context.Background(), req, user); err != nil {
+				if err := c.Enroll(context.Background(), req, user); err != nil {
 					errs <- err
 					return
 				}
