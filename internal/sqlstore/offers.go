@@ -113,6 +113,7 @@ func (db *DB) CreateOffer(ctx context.Context, o offer.Offer) (offer.Offer, erro
 		return o, err
 	}
 	var id int64
+	defer db.noSiteOffers.clear() // after the write: no lookup keeps "none"
 	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
 		id, err = db.insertOffer(ctx, tx, o, db.clock())
@@ -136,6 +137,7 @@ func (db *DB) GetOffer(ctx context.Context, id int64) (offer.Offer, error) {
 // SetOfferStatus moves an offer to status to (offer.Statuses); an offer
 // whose total limit is reached cannot be re-opened (offer.ErrLimitReached).
 func (db *DB) SetOfferStatus(ctx context.Context, id int64, to offer.Status) error {
+	defer db.noSiteOffers.clear() // after the write: no lookup keeps "none"
 	return db.tx(ctx, func(tx *Tx) error {
 		var num int64
 		err := tx.QueryRowContext(ctx, `SELECT num_applications FROM offer_usage WHERE offer_id = $1`+db.forUpdate(), id).Scan(&num)
@@ -164,14 +166,26 @@ func (db *DB) SetOfferStatus(ctx context.Context, id int64, to offer.Status) err
 // SiteOffers returns the Open site offers that have not ended at now,
 // highest priority first (those not yet started too: the applicator says
 // so, and a cached price knows when it changes).
+//
+// That there are none is remembered for a second (emptyCache): a checkout
+// prices every basket, and most sites have no site offer.
 func (db *DB) SiteOffers(ctx context.Context, now time.Time) ([]offer.Offer, error) {
+	wall := time.Now()
+	none, gen := db.noSiteOffers.empty(now, wall)
+	if none {
+		return nil, nil
+	}
 	rows, err := db.rd.QueryContext(ctx, `SELECT `+offerCols+offerFrom+`
 		WHERE o.offer_type = $1 AND o.status = $2 AND (o.end_at IS NULL OR o.end_at > $3) ORDER BY o.priority DESC, o.id`,
 		offer.TypeSite, offer.StatusOpen, db.ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("site offers: %w", err)
 	}
-	return scanOffers(rows)
+	offers, err := scanOffers(rows)
+	if err == nil {
+		db.noSiteOffers.found(len(offers), gen, now, wall)
+	}
+	return offers, err
 }
 
 const voucherCols = `v.id, v.code, v.voucher_usage, v.start_at, v.end_at, COALESCE(v.coupon_id, 0), v.created_at,
@@ -215,6 +229,9 @@ func (db *DB) VoucherByCode(ctx context.Context, code string) (offer.Voucher, er
 // of their own.
 func (db *DB) OfferUsage(ctx context.Context, username string, voucherID int64, offerIDs []int64) (offer.Usage, error) {
 	u := offer.Usage{ByUser: map[int64]int{}}
+	if voucherID == 0 && (username == "" || len(offerIDs) == 0) {
+		return u, nil // nothing to count: no transaction (every checkout asks)
+	}
 	err := db.read(ctx, func(tx *Tx) error {
 		if voucherID != 0 {
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN username = $2 AND username <> '' THEN 1 ELSE 0 END), 0)

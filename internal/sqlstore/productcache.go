@@ -78,3 +78,46 @@ func (db *DB) cachedProductsBySKU(ctx context.Context, skus []string) (map[strin
 	}
 	return out, nil
 }
+
+// emptyCache remembers for productTTL that a lookup found nothing, for the
+// lookups every checkout makes that nearly always find nothing: the site
+// offers (most sites have none; every checkout prices its basket). Only
+// emptiness is kept: what is found is read every time, as its counters
+// (an offer's applications) must be fresh. The lookup is of things in
+// force at a time; none at one time is none at any later one until a write
+// (an offer that had ended has ended since), so the emptiness found for a
+// time answers for later times only. This process's writes clear it;
+// another replica's are seen within productTTL.
+type emptyCache struct {
+	mu    sync.Mutex
+	until time.Time // wall clock
+	since time.Time // the time the lookup was for
+	gen   uint64
+}
+
+func (c *emptyCache) clear() {
+	c.mu.Lock()
+	c.until, c.gen = time.Time{}, c.gen+1
+	c.mu.Unlock()
+}
+
+// empty reports whether the lookup for at is known to find nothing at wall
+// clock time wall, and the generation to give found.
+func (c *emptyCache) empty(at, wall time.Time) (bool, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return wall.Before(c.until) && !at.Before(c.since), c.gen
+}
+
+// found records that a lookup for at, begun at generation gen and wall
+// clock time wall, found n things.
+func (c *emptyCache) found(n int, gen uint64, at, wall time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.until = time.Time{}
+		if n == 0 {
+			c.until, c.since = wall.Add(productTTL), at
+		}
+	}
+}

@@ -3,9 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"fulfill/internal/offer"
 	"fulfill/internal/sqlstore"
 	"fulfill/internal/sqlstore/sqlstoretest"
 )
@@ -34,5 +36,45 @@ func TestProductCache(t *testing.T) {
 		again, err := db.ProductsBySKU(ctx, []string{sku})
 		require.NoError(t, err)
 		require.Equal(t, got[sku], again[sku], "served again, the same")
+	})
+}
+
+// TestNoSiteOffersCache: that there are no site offers is remembered
+// briefly, but this process's offer writes are seen at once, and the
+// emptiness found for one time never answers for an earlier one.
+func TestNoSiteOffersCache(t *testing.T) {
+	sqlstoretest.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		got, err := db.SiteOffers(ctx, now)
+		require.NoError(t, err)
+		require.Empty(t, got)
+
+		o := siteOffer("Launch", 1000)
+		end := now.Add(time.Hour)
+		o.End = &end
+		created, err := db.CreateOffer(ctx, o)
+		require.NoError(t, err)
+		got, err = db.SiteOffers(ctx, now)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "the offer is seen at once after this store wrote it")
+
+		// After its end there is none, and that is remembered; asked for
+		// before its end again, the offer is there.
+		got, err = db.SiteOffers(ctx, end.Add(time.Minute))
+		require.NoError(t, err)
+		require.Empty(t, got)
+		got, err = db.SiteOffers(ctx, now)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "none later is not none earlier")
+
+		require.NoError(t, db.SetOfferStatus(ctx, created.ID, offer.StatusSuspended))
+		got, err = db.SiteOffers(ctx, now)
+		require.NoError(t, err)
+		require.Empty(t, got)
+		require.NoError(t, db.SetOfferStatus(ctx, created.ID, offer.StatusOpen))
+		got, err = db.SiteOffers(ctx, now)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "reopened: seen at once")
 	})
 }

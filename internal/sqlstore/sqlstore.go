@@ -55,6 +55,8 @@ type DB struct {
 	now     func() time.Time
 	// products caches lookups by SKU briefly (productcache.go).
 	products productCache
+	// noSiteOffers remembers briefly that there are none (productcache.go).
+	noSiteOffers emptyCache
 }
 
 // PostgreSQL pool defaults: two replicas (2 × 40) plus migrations, psql and
