@@ -169,6 +169,10 @@ type loadOutageReport struct {
 	// lines' included).
 	HoldSeconds          float64 `json:"hold_seconds,omitempty"`
 	HoldCommitsPerSecond float64 `json:"hold_commits_per_second,omitempty"`
+	// IdleCommitsPerSecond is the same rate measured before the load,
+	// with nothing waiting: the workers' polls alone. The waiting lines'
+	// share is the difference.
+	IdleCommitsPerSecond float64 `json:"idle_commits_per_second,omitempty"`
 }
 
 type loadSettleReport struct {
@@ -718,12 +722,19 @@ func (lt *loadTest) applyFaults(outage bool) {
 func (lt *loadTest) run(ctx context.Context) error {
 	o, rep := lt.o, lt.rep
 	lt.applyFaults(o.lmsOutage)
+	var idle float64
+	if o.lmsOutage && o.lmsOutageHold > 0 {
+		idle = lt.commitRate(ctx, min(o.lmsOutageHold, loadIdleWindow))
+	}
 	runStart := time.Now()
 	lt.load(ctx)
 	if o.lmsOutage && lt.stub != nil {
-		rep.Outage = &loadOutageReport{RecoverySeconds: -1}
+		rep.Outage = &loadOutageReport{RecoverySeconds: -1, IdleCommitsPerSecond: idle}
 		if o.lmsOutageHold > 0 {
-			lt.holdOutage(ctx, o.lmsOutageHold)
+			fmt.Fprintf(lt.stderr, "holding the LMS outage for %s\n", o.lmsOutageHold)
+			start := time.Now()
+			rep.Outage.HoldCommitsPerSecond = lt.commitRate(ctx, o.lmsOutageHold)
+			rep.Outage.HoldSeconds = time.Since(start).Seconds()
 		}
 		lt.applyFaults(false)
 		healed := time.Now()
@@ -746,28 +757,33 @@ func (lt *loadTest) run(ctx context.Context) error {
 	return nil
 }
 
-// holdOutage keeps the LMS down for d with no orders placed and reports
-// the database's commit rate meanwhile (in-process only: it reads the
-// store's counter).
-func (lt *loadTest) holdOutage(ctx context.Context, d time.Duration) {
+// loadIdleWindow is how long --lms-outage-hold measures the commit rate
+// before the load, with nothing waiting.
+const loadIdleWindow = 10 * time.Second
+
+// commitRate waits d (or until ctx ends) and returns the database's
+// commits per second meanwhile (in-process only: it reads the store's
+// counter; 0 otherwise).
+func (lt *loadTest) commitRate(ctx context.Context, d time.Duration) float64 {
 	if lt.app == nil {
-		return
+		return 0
 	}
-	fmt.Fprintf(lt.stderr, "holding the LMS outage for %s\n", d)
 	c0, err := lt.app.DB.Commits(ctx)
 	if err != nil {
 		lt.note("no commit count: %v", err)
+		return 0
 	}
 	start := time.Now()
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-	held := time.Since(start)
-	lt.rep.Outage.HoldSeconds = held.Seconds()
-	if c1, err1 := lt.app.DB.Commits(ctx); err == nil && err1 == nil {
-		lt.rep.Outage.HoldCommitsPerSecond = float64(c1-c0) / held.Seconds()
+	c1, err := lt.app.DB.Commits(ctx)
+	if err != nil {
+		lt.note("no commit count: %v", err)
+		return 0
 	}
+	return float64(c1-c0) / time.Since(start).Seconds()
 }
 
 // load places orders with o.concurrency virtual learners.
@@ -1544,8 +1560,8 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	}
 	if r.Outage != nil {
 		if r.Outage.HoldSeconds > 0 {
-			fmt.Fprintf(w, "\nOutage held %.0fs after the last order: %.2f database commits/s meanwhile\n",
-				r.Outage.HoldSeconds, r.Outage.HoldCommitsPerSecond)
+			fmt.Fprintf(w, "\nOutage held %.0fs after the last order: %.2f database commits/s meanwhile (%.2f/s idle before the load)\n",
+				r.Outage.HoldSeconds, r.Outage.HoldCommitsPerSecond, r.Outage.IdleCommitsPerSecond)
 		}
 		if r.Outage.RecoverySeconds >= 0 {
 			fmt.Fprintf(w, "\nOutage: %d orders not Complete when the LMS healed; all Complete %.2fs after healing\n",
