@@ -48,36 +48,28 @@ func isUniqueViolation(err error, pgIndex, sqliteColumns string) bool {
 // exists). SQLite has no data-modifying CTEs: there insertOrder sends the
 // three statements one by one. Arguments: $1–$7 the order (number, basket,
 // user, status, currency, total, time), $8–$12 the history row (from, to,
-// reason, actor, time), then 14 per line: every order_lines column but
-// order_id. It returns order_id, id and sku of each line.
+// reason, actor, time), then orderLineCols per line (orderLinesPostgres).
+// It returns order_id, id and sku of each line.
 func placeOrderPostgres(lines int) string {
 	var b strings.Builder
 	b.WriteString(`WITH o AS (INSERT INTO orders (number, basket_id, user_id, status, currency, total_minor, date_placed, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id),
 	h AS (INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at)
 		VALUES ((SELECT id FROM o), NULL, $8, $9, $10, $11, $12))
-	INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
-		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `)
-	for r := range lines {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "((SELECT id FROM o), %s)", inList(14, 12+r*14))
-	}
+	`)
+	orderLinesPostgres(&b, lines, 12, "$3")
 	b.WriteString(` RETURNING order_id, id, sku`)
 	return b.String()
 }
 
 // placeNewOrderPostgres is placeOrderAlone's statement: placeOrderPostgres
-// with the user's upsert and the Submitted basket in front, the order's
-// number made from the basket's id as insertOrder makes it, and each line's
-// holder the user when its argument says the product is bought once.
-// Arguments: $1–$5 the user (username, email, full name, staff, time, also
-// every row's time), $6–$9 the basket (total, currency, voucher code,
-// discounts), $10 the partner, $11 the order's status, $12–$15 the history
-// row (from, to, reason, actor), then 14 per line as in placeOrderPostgres
-// but the last, a boolean. It returns order_id, id and sku of each line,
-// then the order's number, basket and user.
+// with the user's upsert and the Submitted basket in front and the order's
+// number made from the basket's id as insertOrder makes it. Arguments:
+// $1–$5 the user (username, email, full name, staff, time, also every
+// row's time), $6–$9 the basket (total, currency, voucher code, discounts),
+// $10 the partner, $11 the order's status, $12–$15 the history row (from,
+// to, reason, actor), then orderLineCols per line. It returns order_id, id
+// and sku of each line, then the order's number, basket and user.
 func placeNewOrderPostgres(lines int) string {
 	var b strings.Builder
 	b.WriteString(`WITH u AS (INSERT INTO users (username, email, full_name, is_staff, created_at, updated_at)
@@ -93,17 +85,25 @@ func placeNewOrderPostgres(lines int) string {
 		RETURNING id, number, basket_id, user_id),
 	h AS (INSERT INTO status_history (order_id, line_id, from_status, to_status, reason, actor, created_at)
 		VALUES ((SELECT id FROM o), NULL, $12, $13, $14, $15, $5))
-	INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
+	`)
+	orderLinesPostgres(&b, lines, 15, "(SELECT id FROM u)")
+	b.WriteString(` RETURNING order_id, id, sku, (SELECT number FROM o), (SELECT basket_id FROM o), (SELECT user_id FROM o)`)
+	return b.String()
+}
+
+// orderLinesPostgres writes the INSERT of the lines of order CTE o, the
+// orderLineArgs of each from argument k+1 on, the last of them a boolean
+// saying whether the line's holder_id is user, an SQL expression.
+func orderLinesPostgres(b *strings.Builder, lines, k int, user string) {
+	b.WriteString(`INSERT INTO order_lines (order_id, product_id, product_class, title, sku, attributes,
 		quantity, unit_price_minor, line_price_minor, status, next_attempt_at, lease_owner, lease_until, course_key, holder_id) VALUES `)
 	for r := range lines {
 		if r > 0 {
 			b.WriteString(", ")
 		}
-		k := 15 + r*14
-		fmt.Fprintf(&b, "((SELECT id FROM o), %s, CASE WHEN $%d::boolean THEN (SELECT id FROM u) END)", inList(13, k), k+14)
+		at := k + r*orderLineCols
+		fmt.Fprintf(b, "((SELECT id FROM o), %s, CASE WHEN $%d::boolean THEN %s END)", inList(orderLineCols-1, at), at+orderLineCols, user)
 	}
-	b.WriteString(` RETURNING order_id, id, sku, (SELECT number FROM o), (SELECT basket_id FROM o), (SELECT user_id FROM o)`)
-	return b.String()
 }
 
 // stmt is one SQL statement with its arguments.

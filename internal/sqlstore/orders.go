@@ -173,7 +173,10 @@ func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.
 	}
 	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
 	lineArgs, err := db.orderLineArgs(b, l, func(once bool) any {
-		if once {
+		switch {
+		case db.Engine == Postgres:
+			return once // orderLinesPostgres
+		case once:
 			return o.User.ID
 		}
 		return nil
