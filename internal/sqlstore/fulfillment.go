@@ -281,8 +281,9 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 }
 
 // recordOneLine is RecordOutcome for the checkout's case, an attempt on
-// the only line of an order given as claimed. Such a line's state after
-// the write is known (an attempt sets every column Summarize reads), so
+// (or a skip of) the only line of an order given as claimed. Such a line's
+// state after the write is known (an attempt sets every column Summarize
+// reads; a skip keeps the last error it was claimed with), so
 // the order's roll-up is computed before the write instead of read back,
 // and the line is written only if the order is still in the status it was
 // claimed in and the line still leased by out.Owner; the other rows are
@@ -294,8 +295,7 @@ func (db *DB) RecordOutcome(ctx context.Context, out fulfillment.Outcome) (order
 // transaction then decides, as it does for every other outcome.
 func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order.Order, bool, error) {
 	o := out.Order
-	if len(out.Changes) != 1 || o.ID != out.OrderID || len(o.Lines) != 1 || o.Lines[0].ID != out.Changes[0].LineID ||
-		out.Changes[0].Attempt == nil {
+	if len(out.Changes) != 1 || o.ID != out.OrderID || len(o.Lines) != 1 || o.Lines[0].ID != out.Changes[0].LineID {
 		return order.Order{}, false, nil
 	}
 	ch := out.Changes[0]
@@ -303,7 +303,16 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 	if err != nil {
 		return order.Order{}, false, err
 	}
-	_, _, lastError := ch.Failure()
+	// A move without an attempt (a skip: the module's breaker is open)
+	// keeps the line's last error, which no one but the lease holder
+	// writes: the one it was claimed with.
+	lastError, inc := o.Lines[0].LastError, 0
+	var attempts []*order.Attempt
+	if ch.Attempt != nil {
+		_, _, lastError = ch.Failure()
+		inc = 1
+		attempts = append(attempts, ch.Attempt)
+	}
 	after := order.Line{ID: ch.LineID, Status: ch.To, NeedsAttention: ch.NeedsAttention, NextAttemptAt: ch.NextAttemptAt, LastError: lastError}
 	sum, err := order.Summarize(o.Status, []order.Line{after})
 	if err != nil {
@@ -322,20 +331,20 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 		notes = append(notes, ch)
 	}
 	ord := stmt{`UPDATE orders SET status = $1, needs_attention = $2, next_attempt_at = $3, last_error = $4,
-		attempts = attempts + 1, updated_at = $5 WHERE id = $6`,
-		[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, db.ts(out.Now), out.OrderID}}
-	var attempts int
+		attempts = attempts + $5, updated_at = $6 WHERE id = $7`,
+		[]any{sum.Status, sum.NeedsAttention, db.tsp(sum.NextAttemptAt), sum.LastError, inc, db.ts(out.Now), out.OrderID}}
+	var attemptsNow int
 	var fresh order.Line
 	var applied bool
 	if db.Engine == Postgres {
-		applied, err = db.recordOneLinePostgres(ctx, out, line, ord, hist, notes, &attempts, &fresh)
+		applied, err = db.recordOneLinePostgres(ctx, out, line, ord, attempts, hist, notes, &attemptsNow, &fresh)
 	} else {
-		applied, err = db.recordOneLineSQLite(ctx, out, line, ord, hist, notes, &attempts, &fresh)
+		applied, err = db.recordOneLineSQLite(ctx, out, line, ord, attempts, hist, notes, &attemptsNow, &fresh)
 	}
 	if err != nil || !applied {
 		return order.Order{}, false, err
 	}
-	o.Refresh(sum, attempts, out.Now, map[int64]order.Line{fresh.ID: fresh})
+	o.Refresh(sum, attemptsNow, out.Now, map[int64]order.Line{fresh.ID: fresh})
 	if ch.Note != "" {
 		o.Notes = append(append([]order.Note(nil), o.Notes...), order.Note{LineID: ch.LineID, Kind: order.NoteError, Message: ch.Note, CreatedAt: out.Now})
 	}
@@ -346,15 +355,15 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 // UPDATE of the line without RETURNING; order, the order's UPDATE without
 // WHERE's end. It reports whether the line was written, then reading the
 // order's attempts and the line as committed.
-func (db *DB) recordOneLinePostgres(ctx context.Context, out fulfillment.Outcome, line, ord stmt, hist []order.HistoryEntry,
-	notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
+func (db *DB) recordOneLinePostgres(ctx context.Context, out fulfillment.Outcome, line, ord stmt, as []*order.Attempt,
+	hist []order.HistoryEntry, notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
 	line.sql += fmt.Sprintf(` AND (SELECT status FROM l) = $%d RETURNING `+committedLineCols, len(line.args)+1)
 	line.args = append(line.args, out.Order.Status)
 	ctes := []cte{
 		{"l", stmt{`SELECT status FROM orders WHERE id = $1 FOR UPDATE`, []any{out.OrderID}}},
 		{"u", line},
 	}
-	for _, c := range []cte{{"a", db.attemptRows(out.OrderID, []*order.Attempt{out.Changes[0].Attempt}).from("u")},
+	for _, c := range []cte{{"a", db.attemptRows(out.OrderID, as).from("u")},
 		{"h", db.historyRows(out.OrderID, hist).from("u")}, {"n", db.noteRows(out.OrderID, notes, out.Now).from("u")}} {
 		if c.sql != "" {
 			ctes = append(ctes, c)
@@ -386,8 +395,8 @@ func (db *DB) recordOneLinePostgres(ctx context.Context, out fulfillment.Outcome
 // checked in the line's UPDATE; the writes follow only if the line was
 // written. Two statements fewer than RecordOutcome's transaction (the
 // order's read and its lines' read).
-func (db *DB) recordOneLineSQLite(ctx context.Context, out fulfillment.Outcome, line, ord stmt, hist []order.HistoryEntry,
-	notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
+func (db *DB) recordOneLineSQLite(ctx context.Context, out fulfillment.Outcome, line, ord stmt, as []*order.Attempt,
+	hist []order.HistoryEntry, notes []fulfillment.LineChange, attempts *int, fresh *order.Line) (bool, error) {
 	n := len(line.args)
 	line.sql += fmt.Sprintf(` AND (SELECT status FROM orders WHERE id = $%d) = $%d RETURNING `+committedLineCols, n+1, n+2)
 	line.args = append(line.args, out.OrderID, out.Order.Status)
@@ -408,7 +417,7 @@ func (db *DB) recordOneLineSQLite(ctx context.Context, out fulfillment.Outcome, 
 		if err != nil {
 			return err
 		}
-		if err := db.insertAttempts(ctx, tx, out.OrderID, []*order.Attempt{out.Changes[0].Attempt}); err != nil {
+		if err := db.insertAttempts(ctx, tx, out.OrderID, as); err != nil {
 			return err
 		}
 		if err := db.insertHistory(ctx, tx, out.OrderID, hist); err != nil {

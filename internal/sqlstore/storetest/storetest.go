@@ -428,6 +428,9 @@ func Exercise(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 				require.NoError(t, err)
 				return ch
 			}, order.StatusFulfillmentError},
+			{"Skipped", func(l order.Line, at time.Time) fulfillment.LineChange {
+				return fulfillment.LineSkipped(l, retryAt) // the module's breaker is open
+			}, order.StatusOpen},
 			{"NeedsAPerson", func(l order.Line, at time.Time) fulfillment.LineChange {
 				a := refused(l.ID, at)
 				a.Outcome, a.HTTPStatus, a.Message = fulfillment.OutcomeConfiguration, 400, "no such course"
