@@ -52,8 +52,8 @@ var errBadFilter = errors.New("bad filter")
 // filter is served by an index: status by orders (status, id), needs
 // attention by the partial index on flagged orders, username by orders
 // (user_id, id), SKU and course by order_lines (sku, order_id) and
-// (course_key, order_id), the dates by orders (date_placed) or the walk
-// down the primary key that keyset paging does anyway.
+// (course_key, order_id), the dates by orders (date_placed, id), in whose
+// order a date-bounded listing is sorted and paged (sqlstore.ListOrders).
 func parseFilter(v url.Values) (order.Filter, filterForm, error) {
 	ff := filterForm{
 		Status: strings.TrimSpace(v.Get("status")), NeedsAttention: v.Get("needs_attention"),

@@ -215,6 +215,11 @@ type Filter struct {
 	PlacedBefore   *time.Time
 	PlacedAfter    *time.Time
 	Numbers        []string
-	AfterID        int64 // keyset paging: orders with a smaller id (newest first)
-	Limit          int
+	// AfterID is the keyset cursor, the id of the last order of the page
+	// before: the orders after it in the listing's order, by id or, when
+	// PlacedBefore or PlacedAfter is set, by (date placed, id), newest
+	// first. The store reads the cursor order's date itself, so callers
+	// page by id either way (and an id is all a client's cursor holds).
+	AfterID int64
+	Limit   int
 }

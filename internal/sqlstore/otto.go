@@ -44,12 +44,9 @@ func (db *DB) ListOrdersPage(ctx context.Context, f order.Filter, offset int) ([
 	if offset < 0 {
 		offset = 0
 	}
-	where, args := db.orderWhere(f)
-	q := `SELECT o.id FROM orders o`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY o.id DESC LIMIT %d OFFSET %d", limit, offset)
+	f.Limit = limit
+	q, args := db.listOrdersSQL(f) // ordered as ListOrders, so that a date bound is one index range
+	q += fmt.Sprintf(" OFFSET %d", offset)
 	var out []order.Order
 	err := db.read(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
