@@ -383,9 +383,19 @@ func recoverer(log *slog.Logger, h http.Handler) http.Handler {
 	})
 }
 
-// dbURL is the store's URL with the pool flags, for PostgreSQL, as the
-// query options the store reads (flags win over the URL's own).
+// dbURL is the store's URL with the pool flags, for PostgreSQL, and
+// --sqlite-synchronous, for SQLite, as the query options the store reads
+// (flags win over the URL's own).
 func dbURL(cfg *config.Config) string {
+	if rest, ok := strings.CutPrefix(cfg.DB, "sqlite:"); ok && cfg.SQLiteSynchronous != "" {
+		path, query, _ := strings.Cut(rest, "?")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return cfg.DB // the store reports the bad URL
+		}
+		q.Set("synchronous", cfg.SQLiteSynchronous)
+		return "sqlite:" + path + "?" + q.Encode()
+	}
 	if (cfg.DBMaxOpenConns <= 0 && cfg.DBMaxIdleConns <= 0) || !strings.HasPrefix(cfg.DB, "postgres") {
 		return cfg.DB
 	}

@@ -273,3 +273,18 @@ func TestPoolFlags(t *testing.T) {
 		require.Equal(t, tc.want, app.DBURL(cfg), tc.db)
 	}
 }
+
+// TestSQLiteSynchronousFlag: --sqlite-synchronous reaches a SQLite store's
+// URL (winning over the URL's own) and a bad value fails at start.
+func TestSQLiteSynchronousFlag(t *testing.T) {
+	for _, tc := range []struct{ db, sync, want string }{
+		{"sqlite:/tmp/x.db", "", "sqlite:/tmp/x.db"},
+		{"sqlite:/tmp/x.db", "full", "sqlite:/tmp/x.db?synchronous=full"},
+		{"sqlite:x.db?synchronous=full", "normal", "sqlite:x.db?synchronous=normal"},
+		{"postgres://u@h/db", "full", "postgres://u@h/db"},
+	} {
+		require.Equal(t, tc.want, app.DBURL(&config.Config{DB: tc.db, SQLiteSynchronous: tc.sync}), tc.db)
+	}
+	_, err := sqlstore.Open(context.Background(), app.DBURL(&config.Config{DB: "sqlite:" + t.TempDir() + "/x.db", SQLiteSynchronous: "off"}))
+	require.ErrorContains(t, err, "want normal or full")
+}

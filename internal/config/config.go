@@ -78,6 +78,9 @@ type Config struct {
 	// DBMaxOpenConns and DBMaxIdleConns bound a PostgreSQL pool per
 	// process (0: the store's defaults, 40 and 40).
 	DBMaxOpenConns, DBMaxIdleConns int
+	// SQLiteSynchronous is SQLite's synchronous setting, normal or full
+	// ("" keeps the URL's, default normal).
+	SQLiteSynchronous string
 	// SandboxAllowProduction lets the sandbox processor (anyone with its
 	// secret can pay) run outside --demo.
 	SandboxAllowProduction bool
@@ -140,6 +143,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.BoolVar(&c.SandboxAllowProduction, "sandbox-allow-production", false, "allow the sandbox payment processor outside --demo (anyone holding its secret can pay)")
 	fs.IntVar(&c.DBMaxOpenConns, "db-max-open-conns", 0, "PostgreSQL: most connections this process opens (0: 40; two replicas and tools fit the default max_connections=100)")
 	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 0, "PostgreSQL: idle connections kept (0: as many as open)")
+	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", "", "SQLite: normal (default; a commit survives a crash of the process, the last ones may be lost if the machine loses power) or full (an fsync per group commit: survives power loss)")
 	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", time.Hour, "longest LMS Retry-After obeyed; beyond it a line is retried after this")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "HTTP server: time to read a request's headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP server: time to read a whole request")
