@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -149,8 +150,9 @@ func open(ctx context.Context, dbURL, pgDriver string) (*DB, error) {
 	}
 	if db.Engine == SQLite {
 		db.wc, db.rc = newStmtCache(db.w), newStmtCache(db.r)
-		db.ckpt = newCheckpointer(db.r)
-		db.group = newGroupCommit(db.w, db.wc, db.ckpt.committed)
+		restart := new(atomic.Bool) // the checkpointer asks, the writer restarts the WAL
+		db.ckpt = newCheckpointer(db.r, restart)
+		db.group = newGroupCommit(db.w, db.wc, db.ckpt.committed, restart)
 	}
 	db.wr, db.rd = pooled{db.w, db.wc}, pooled{db.r, db.rc}
 	if err := db.w.PingContext(ctx); err != nil {
