@@ -313,7 +313,12 @@ func (db *DB) recordOneLine(ctx context.Context, out fulfillment.Outcome) (order
 		inc = 1
 		attempts = append(attempts, ch.Attempt)
 	}
-	after := order.Line{ID: ch.LineID, Status: ch.To, NeedsAttention: ch.NeedsAttention, NextAttemptAt: ch.NextAttemptAt, LastError: lastError}
+	next := ch.NextAttemptAt
+	if next != nil {
+		t := next.UTC().Truncate(time.Microsecond) // as stored, so as the transaction path reads it back
+		next = &t
+	}
+	after := order.Line{ID: ch.LineID, Status: ch.To, NeedsAttention: ch.NeedsAttention, NextAttemptAt: next, LastError: lastError}
 	sum, err := order.Summarize(o.Status, []order.Line{after})
 	if err != nil {
 		return order.Order{}, false, err

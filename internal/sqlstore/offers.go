@@ -828,6 +828,11 @@ func (db *DB) releaseVoucherUse(ctx context.Context, tx *Tx, orderNumber string)
 		reopen = append(reopen, u.offerID)
 		released++
 	}
+	if len(reopen) > 0 {
+		// Before the commit: a lookup in between may keep "none" for up to
+		// productTTL, as another replica's write would.
+		db.noSiteOffers.clear()
+	}
 	for _, id := range reopen {
 		if err := offer.Statuses.Check(offer.StatusConsumed, offer.StatusOpen); err != nil {
 			return 0, err

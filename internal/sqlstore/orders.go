@@ -50,7 +50,8 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 		return o, fmt.Errorf("%w: no lines", basket.ErrInvalid)
 	}
 	if db.Engine == Postgres && len(b.Discounts) == 0 {
-		return o, db.placeOrderAlone(ctx, &o, b, actor, l, now)
+		err := db.placeOrderAlone(ctx, &o, b, actor, l, now)
+		return o, err
 	}
 	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
@@ -89,9 +90,15 @@ func (db *DB) placeOrderAlone(ctx context.Context, o *order.Order, b basket.Bask
 		db.Partner, o.Status, placed.From, placed.To, placed.Reason, placed.Actor}, lineArgs...)
 	rows, err := db.w.QueryContext(ctx, placeNewOrderPostgres(len(b.Lines)), args...)
 	if err != nil {
-		return db.orderLinesErr(o, err)
+		err = db.orderLinesErr(o, err)
+	} else {
+		err = db.placedLines(o, b, rows, &o.Number, &o.BasketID, &o.User.ID)
 	}
-	return db.placedLines(o, b, rows, &o.Number, &o.BasketID, &o.User.ID)
+	if err != nil && !errors.Is(err, order.ErrAlreadyPurchased) {
+		// The statement writes five tables: say so, whichever failed.
+		return fmt.Errorf("place order in one statement (user, basket, order, history, lines): %w", err)
+	}
+	return err
 }
 
 // orderLineArgs are the order_lines columns but order_id of b's lines,

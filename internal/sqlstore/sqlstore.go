@@ -60,6 +60,9 @@ type DB struct {
 	noSiteOffers emptyCache
 }
 
+// busyTimeout is how long a SQLite connection waits for a lock.
+const busyTimeout = 10 * time.Second
+
 // PostgreSQL pool defaults: two replicas (2 × 40) plus migrations, psql and
 // the CLI fit in PostgreSQL's default max_connections of 100. Idle
 // connections are kept up to the open bound: closing them under load only
@@ -119,7 +122,7 @@ func open(ctx context.Context, dbURL, pgDriver string) (*DB, error) {
 			return nil, errors.New("open sqlite: empty path")
 		}
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(" + synchronous + ")"} {
+		for _, p := range []string{"journal_mode(WAL)", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "foreign_keys(1)", "synchronous(" + synchronous + ")"} {
 			q.Add("_pragma", p)
 		}
 		readDSN := "file:" + path + "?" + q.Encode()
@@ -297,7 +300,7 @@ func (db *DB) Ready(ctx context.Context) error {
 // as its statistics report them (flushed by each backend within seconds).
 func (db *DB) Commits(ctx context.Context) (int64, error) {
 	if db.group != nil {
-		return db.group.batches.Load(), nil
+		return db.group.commits.Load(), nil
 	}
 	var n int64
 	if err := db.r.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
