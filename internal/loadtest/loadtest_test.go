@@ -15,8 +15,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"fulfill/internal/money"
+	"fulfill/internal/sqlstore"
 	"fulfill/internal/sqlstore/sqlstoretest"
 )
+
+// runInProcess runs the load tool on engine's fresh database with args
+// (after --db, with --json) and returns its report, verified, and its text
+// report.
+func runInProcess(t *testing.T, engine sqlstore.Engine, args ...string) (loadReport, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := Run(ctx, append(append([]string{"--db", sqlstoretest.URL(t, engine)}, args...), "--json"),
+		func(string) string { return "" }, &stdout, &stderr)
+	require.NoError(t, err, "stderr:\n%s", stderr.String())
+	var rep loadReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
+	require.True(t, rep.Verified, "failures: %v", rep.Failures)
+	require.Empty(t, rep.Failures)
+	return rep, stderr.String()
+}
 
 // TestLoadtestInProcess runs the load tool against an in-process service
 // with an LMS failing 30 % of enrollments, and checks what it verified: every
@@ -27,17 +46,7 @@ func TestLoadtestInProcess(t *testing.T) {
 	for _, engine := range sqlstoretest.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var stdout, stderr bytes.Buffer
-			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--orders", "300", "--concurrency", "16",
-				"--lms-fail-rate", "0.3", "--settle", "1m", "--json"}, func(string) string { return "" }, &stdout, &stderr)
-			require.NoError(t, err, "stderr:\n%s", stderr.String())
-
-			var rep loadReport
-			require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
-			require.True(t, rep.Verified, "failures: %v", rep.Failures)
-			require.Empty(t, rep.Failures)
+			rep, text := runInProcess(t, engine, "--orders", "300", "--concurrency", "16", "--lms-fail-rate", "0.3", "--settle", "1m")
 			require.Equal(t, "in-process", rep.Mode)
 			require.Equal(t, string(engine), rep.Engine)
 			require.Equal(t, "orders", rep.Stopped)
@@ -61,8 +70,8 @@ func TestLoadtestInProcess(t *testing.T) {
 			require.LessOrEqual(t, rep.Latency.P50, rep.Latency.P99)
 			require.LessOrEqual(t, rep.Latency.P99, rep.Latency.Max)
 			// The text report went to stderr, with the retry settings named.
-			require.Contains(t, stderr.String(), "VERIFIED")
-			require.Contains(t, stderr.String(), "short retry settings")
+			require.Contains(t, text, "VERIFIED")
+			require.Contains(t, text, "short retry settings")
 		})
 	}
 }
@@ -77,18 +86,8 @@ func TestLoadtestPaid(t *testing.T) {
 	for _, engine := range sqlstoretest.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var stdout, stderr bytes.Buffer
-			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--paid", "--paid-duplicates", "0.2",
-				"--orders", "100", "--concurrency", "8", "--rate", "200", "--settle", "1m", "--json"},
-				func(string) string { return "" }, &stdout, &stderr)
-			require.NoError(t, err, "stderr:\n%s", stderr.String())
-
-			var rep loadReport
-			require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
-			require.True(t, rep.Verified, "failures: %v", rep.Failures)
-			require.Empty(t, rep.Failures)
+			rep, text := runInProcess(t, engine, "--paid", "--paid-duplicates", "0.2",
+				"--orders", "100", "--concurrency", "8", "--rate", "200", "--settle", "1m")
 			require.Empty(t, rep.Errors)
 			require.Equal(t, string(engine), rep.Engine)
 			require.EqualValues(t, 100, rep.Sent)
@@ -139,7 +138,6 @@ func TestLoadtestPaid(t *testing.T) {
 			require.EqualValues(t, 100, rep.OpenLoop.Due)
 			require.Zero(t, rep.OpenLoop.UnsentDue)
 
-			text := stderr.String()
 			require.Contains(t, text, "VERIFIED")
 			require.Contains(t, text, "accepted 5880.00 USD = orders 4900.00 USD (100 orders; placed payments 4900.00) + refunds 980.00 USD (20)")
 			require.Contains(t, text, "measured from each order's scheduled send time")
@@ -273,16 +271,8 @@ func TestLoadtestOutageHold(t *testing.T) {
 	for _, engine := range sqlstoretest.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var stdout, stderr bytes.Buffer
-			err := Run(ctx, []string{"--db", sqlstoretest.URL(t, engine), "--orders", "100", "--concurrency", "8",
-				"--lms-outage", "--lms-outage-hold", "1s", "--settle", "1m", "--json", "--progress", "0"},
-				func(string) string { return "" }, &stdout, &stderr)
-			require.NoError(t, err, "stderr:\n%s", stderr.String())
-			var rep loadReport
-			require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout:\n%s", stdout.String())
-			require.True(t, rep.Verified, "failures: %v", rep.Failures)
+			rep, _ := runInProcess(t, engine, "--orders", "100", "--concurrency", "8",
+				"--lms-outage", "--lms-outage-hold", "1s", "--settle", "1m", "--progress", "0")
 			require.NotNil(t, rep.Outage)
 			require.EqualValues(t, 100, rep.Outage.NotCompleteAtHeal, "nothing is delivered while the LMS is down")
 			require.GreaterOrEqual(t, rep.Outage.HoldSeconds, 1.0)
