@@ -178,6 +178,16 @@ func (b Basket) Before() int64 {
 	return n
 }
 
+// After is the basket's total after discounts: the sum of its line
+// prices, what its order costs.
+func (b Basket) After() int64 {
+	var n int64
+	for i := range b.Lines {
+		n += b.LinePrice(i)
+	}
+	return n
+}
+
 // LineBefore is line i's price before discounts (unit price × quantity).
 func (b Basket) LineBefore(i int) int64 {
 	v, err := money.Mul(b.Lines[i].Product.Stock.Price.Minor, b.Lines[i].Quantity)
@@ -208,11 +218,7 @@ func (b Basket) WithDiscounts(code string, ds []Discount) Basket {
 			b.Discounts = append(b.Discounts, d)
 		}
 	}
-	var total int64
-	for i := range b.Lines {
-		total += b.LinePrice(i)
-	}
-	b.Total = total
+	b.Total = b.After()
 	return b
 }
 

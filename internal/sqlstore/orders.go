@@ -76,12 +76,9 @@ func (db *DB) PlaceOrder(ctx context.Context, b basket.Basket, actor string, l l
 // A discounted basket also records its redemption under row locks, which
 // needs the transaction (PlaceOrder's other path).
 func (db *DB) placeOrderAlone(ctx context.Context, o *order.Order, b basket.Basket, actor string, l lease.Lease, now time.Time) error {
-	o.TotalMinor = 0
-	for i := range b.Lines {
-		o.TotalMinor += b.LinePrice(i)
-	}
+	o.TotalMinor = b.After()
 	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
-	lineArgs, err := db.orderLineArgs(b, l, func(once bool) any { return once })
+	lineArgs, err := db.orderLineArgs(b, l, 0) // the statement's user CTE holds
 	if err != nil {
 		return err
 	}
@@ -102,10 +99,11 @@ func (db *DB) placeOrderAlone(ctx context.Context, o *order.Order, b basket.Bask
 }
 
 // orderLineArgs are the order_lines columns but order_id of b's lines,
-// orderLineCols per line, leased by l.Owner and due when the lease ends;
-// holder gives the holder_id argument of a line whether or not its product
-// is bought once per learner.
-func (db *DB) orderLineArgs(b basket.Basket, l lease.Lease, holder func(once bool) any) ([]any, error) {
+// orderLineCols per line, leased by l.Owner and due when the lease ends.
+// The last, holder_id, is on PostgreSQL whether the product is bought once
+// per learner (orderLinesPostgres puts the buyer's id in), on SQLite the
+// buyer's id, holder, for such a product, else NULL.
+func (db *DB) orderLineArgs(b basket.Basket, l lease.Lease, holder int64) ([]any, error) {
 	args := make([]any, 0, orderLineCols*len(b.Lines))
 	for i, bl := range b.Lines {
 		raw, err := json.Marshal(bl.Product.Attributes)
@@ -114,7 +112,14 @@ func (db *DB) orderLineArgs(b basket.Basket, l lease.Lease, holder func(once boo
 		}
 		args = append(args, bl.Product.ID, bl.Product.Class, bl.Product.Title, bl.Product.Stock.SKU, string(raw),
 			bl.Quantity, bl.Product.Stock.Price.Minor, b.LinePrice(i), order.LineOpen, db.ts(l.Until), l.Owner, db.ts(l.Until),
-			lineCourseKey(bl.Product), holder(bl.Product.Class.OncePerLearner()))
+			lineCourseKey(bl.Product), nil)
+		once := bl.Product.Class.OncePerLearner()
+		switch {
+		case db.Engine == Postgres:
+			args[len(args)-1] = once
+		case once:
+			args[len(args)-1] = holder
+		}
 	}
 	return args, nil
 }
@@ -174,20 +179,9 @@ func (db *DB) placedLines(o *order.Order, b basket.Basket, rows *sql.Rows, extra
 // placed. The order's total is the sum of its line prices.
 func (db *DB) insertOrder(ctx context.Context, tx *Tx, o *order.Order, b basket.Basket, actor string, l lease.Lease, now time.Time) error {
 	o.Number = fmt.Sprintf("%s-%d", db.Partner, o.BasketID+100000)
-	o.TotalMinor = 0
-	for i := range b.Lines {
-		o.TotalMinor += b.LinePrice(i)
-	}
+	o.TotalMinor = b.After()
 	placed := order.HistoryEntry{From: "", To: string(order.StatusOpen), Reason: "order placed", Actor: actor, CreatedAt: now}
-	lineArgs, err := db.orderLineArgs(b, l, func(once bool) any {
-		switch {
-		case db.Engine == Postgres:
-			return once // orderLinesPostgres
-		case once:
-			return o.User.ID
-		}
-		return nil
-	})
+	lineArgs, err := db.orderLineArgs(b, l, o.User.ID)
 	if err != nil {
 		return err
 	}
