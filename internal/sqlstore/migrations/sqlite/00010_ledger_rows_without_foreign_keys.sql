@@ -3,28 +3,7 @@
 -- PostgreSQL (see its 00010 for why). SQLite cannot drop a constraint, so
 -- each table is rebuilt; without AUTOINCREMENT too, as these rows are never
 -- deleted: a plain rowid keeps ids increasing without a write to
--- sqlite_sequence per insert. shipping_event_lines goes first: it
--- references shipping_events.
-CREATE TABLE shipping_event_lines_new (
-    event_id BIGINT NOT NULL,
-    line_id BIGINT NOT NULL UNIQUE,
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
-    PRIMARY KEY (event_id, line_id)
-);
-INSERT INTO shipping_event_lines_new SELECT event_id, line_id, quantity FROM shipping_event_lines;
-DROP TABLE shipping_event_lines;
-ALTER TABLE shipping_event_lines_new RENAME TO shipping_event_lines;
-
-CREATE TABLE shipping_events_new (
-    id INTEGER PRIMARY KEY,
-    order_id BIGINT NOT NULL,
-    event_type TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL
-);
-INSERT INTO shipping_events_new SELECT id, order_id, event_type, created_at FROM shipping_events;
-DROP TABLE shipping_events;
-ALTER TABLE shipping_events_new RENAME TO shipping_events;
-
+-- sqlite_sequence per insert. The shipping events go altogether in 00011.
 CREATE TABLE order_notes_new (
     id INTEGER PRIMARY KEY,
     order_id BIGINT NOT NULL,
@@ -118,23 +97,3 @@ INSERT INTO order_notes_old SELECT * FROM order_notes;
 DROP TABLE order_notes;
 ALTER TABLE order_notes_old RENAME TO order_notes;
 CREATE INDEX order_notes_order_id ON order_notes (order_id);
-
-CREATE TABLE shipping_events_old (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id BIGINT NOT NULL REFERENCES orders (id),
-    event_type TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL
-);
-INSERT INTO shipping_events_old SELECT * FROM shipping_events;
-DROP TABLE shipping_events;
-ALTER TABLE shipping_events_old RENAME TO shipping_events;
-
-CREATE TABLE shipping_event_lines_old (
-    event_id BIGINT NOT NULL REFERENCES shipping_events (id),
-    line_id BIGINT NOT NULL UNIQUE REFERENCES order_lines (id),
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
-    PRIMARY KEY (event_id, line_id)
-);
-INSERT INTO shipping_event_lines_old SELECT * FROM shipping_event_lines;
-DROP TABLE shipping_event_lines;
-ALTER TABLE shipping_event_lines_old RENAME TO shipping_event_lines;

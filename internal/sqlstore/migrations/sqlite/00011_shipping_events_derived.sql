@@ -6,14 +6,14 @@ DROP TABLE shipping_events;
 
 -- +goose Down
 CREATE TABLE shipping_events (
-    id INTEGER PRIMARY KEY,
-    order_id BIGINT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id BIGINT NOT NULL REFERENCES orders (id),
     event_type TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
 CREATE TABLE shipping_event_lines (
-    event_id BIGINT NOT NULL,
-    line_id BIGINT NOT NULL UNIQUE,
+    event_id BIGINT NOT NULL REFERENCES shipping_events (id),
+    line_id BIGINT NOT NULL UNIQUE REFERENCES order_lines (id),
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     PRIMARY KEY (event_id, line_id)
 );
