@@ -155,30 +155,48 @@ func chainPostgres(ctes []cte, last stmt) stmt {
 	return stmt{b.String(), args}
 }
 
-// rowsInsert is a multi-row INSERT of args, one row per len(cols) of them,
-// into table. cols names each column with its PostgreSQL type, for from.
-type rowsInsert struct {
-	table, cols string
-	args        []any
+// insertTable is a table that rowsInsert writes: its columns' names and
+// PostgreSQL types (for rowsInsert.from), split once.
+type insertTable struct {
+	name         string
+	names, types []string
+	columnList   string // "(a, b, …)"
 }
 
-// names are the column names of r.cols, and types their types.
-func (r rowsInsert) columns() (names, types []string) {
-	for _, c := range strings.Split(r.cols, ",") {
+// newInsertTable reads cols, "name type, …".
+func newInsertTable(name, cols string) *insertTable {
+	t := &insertTable{name: name}
+	for _, c := range strings.Split(cols, ",") {
 		f := strings.Fields(c)
-		names, types = append(names, f[0]), append(types, f[1])
+		t.names, t.types = append(t.names, f[0]), append(t.types, f[1])
 	}
-	return names, types
+	t.columnList = "(" + strings.Join(t.names, ", ") + ")"
+	return t
+}
+
+// The append-only tables of an order, written by rowsInsert. Read-only
+// after start-up.
+var (
+	historyTable = newInsertTable("status_history",
+		"order_id bigint, line_id bigint, from_status text, to_status text, reason text, actor text, created_at timestamptz")
+	attemptsTable = newInsertTable("fulfillment_attempts", `order_id bigint, line_id bigint, number integer, actor text,
+		module text, started_at timestamptz, duration_us bigint, outcome text, http_status integer, message text`)
+	notesTable = newInsertTable("order_notes", "order_id bigint, line_id bigint, kind text, message text, created_at timestamptz")
+)
+
+// rowsInsert is a multi-row INSERT of args, one row per column of t.
+type rowsInsert struct {
+	t    *insertTable
+	args []any
 }
 
 // values is the INSERT … VALUES of r, on both engines ("" for no rows).
 func (r rowsInsert) values() stmt {
-	names, _ := r.columns()
 	if len(r.args) == 0 {
 		return stmt{}
 	}
-	return stmt{`INSERT INTO ` + r.table + ` (` + strings.Join(names, ", ") + `) VALUES ` +
-		placeholders(len(r.args)/len(names), len(names), 0), r.args}
+	n := len(r.t.names)
+	return stmt{`INSERT INTO ` + r.t.name + ` ` + r.t.columnList + ` VALUES ` + placeholders(len(r.args)/n, n, 0), r.args}
 }
 
 // from is the INSERT of r as a CTE of chainPostgres that writes the rows
@@ -186,12 +204,12 @@ func (r rowsInsert) values() stmt {
 // ALL …, on PostgreSQL only. Each argument is cast to its column's type:
 // a SELECT, unlike VALUES, does not take its types from the columns.
 func (r rowsInsert) from(guard string) stmt {
-	names, types := r.columns()
 	if len(r.args) == 0 {
 		return stmt{}
 	}
+	names, types := r.t.names, r.t.types
 	var b strings.Builder
-	b.WriteString(`INSERT INTO ` + r.table + ` (` + strings.Join(names, ", ") + `) `)
+	b.WriteString(`INSERT INTO ` + r.t.name + ` ` + r.t.columnList + ` `)
 	for row := range len(r.args) / len(names) {
 		if row > 0 {
 			b.WriteString(" UNION ALL ")

@@ -578,8 +578,7 @@ func (db *DB) attemptRows(orderID int64, as []*order.Attempt) rowsInsert {
 	for _, a := range as {
 		args = append(args, orderID, a.LineID, a.Number, a.Actor, a.Module, db.ts(a.StartedAt), a.Duration.Microseconds(), a.Outcome, a.HTTPStatus, a.Message)
 	}
-	return rowsInsert{"fulfillment_attempts", `order_id bigint, line_id bigint, number integer, actor text, module text, started_at timestamptz,
-		duration_us bigint, outcome text, http_status integer, message text`, args}
+	return rowsInsert{attemptsTable, args}
 }
 
 func (db *DB) insertNotes(ctx context.Context, tx *Tx, orderID int64, chs []fulfillment.LineChange, now time.Time) error {
@@ -599,7 +598,7 @@ func (db *DB) noteRows(orderID int64, chs []fulfillment.LineChange, now time.Tim
 	for _, ch := range chs {
 		args = append(args, orderID, ch.LineID, order.NoteError, ch.Note, db.ts(now))
 	}
-	return rowsInsert{"order_notes", "order_id bigint, line_id bigint, kind text, message text, created_at timestamptz", args}
+	return rowsInsert{notesTable, args}
 }
 
 // MarkComplete forces a Fulfillment Error order and its unfinished lines to

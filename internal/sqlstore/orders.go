@@ -280,7 +280,7 @@ func (db *DB) historyRows(orderID int64, hs []order.HistoryEntry) rowsInsert {
 		}
 		args = append(args, orderID, line, h.From, h.To, h.Reason, h.Actor, db.ts(h.CreatedAt))
 	}
-	return rowsInsert{"status_history", "order_id bigint, line_id bigint, from_status text, to_status text, reason text, actor text, created_at timestamptz", args}
+	return rowsInsert{historyTable, args}
 }
 
 const orderCols = `o.id, o.number, o.basket_id, o.status, o.currency, o.total_minor, o.needs_attention, o.attempts, o.last_error,
